@@ -1,0 +1,47 @@
+# tierline — the two commands a user needs: `make demo` and `make test`.
+PY ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP_DEV := $(VENV)/.installed-dev
+STAMP := $(VENV)/.installed
+
+.PHONY: test check demo lint fmt sysdeps bench clean
+
+$(BIN)/python:
+	$(PY) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e .
+	touch $@
+
+$(STAMP_DEV): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $@ $(STAMP)
+
+# Debian packages the tests need (a real browser). Idempotent: skips what is there.
+sysdeps:
+	@if ! command -v chromium >/dev/null 2>&1; then \
+	  echo "installing Debian chromium for the browser tests"; \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
+	  || echo "warning: could not install chromium; browser tests will fail"; \
+	fi
+
+test: $(STAMP_DEV) sysdeps
+	$(MAKE) check
+
+check:
+	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
+	$(BIN)/mypy --strict src/tierline
+	$(BIN)/pytest -q
+
+demo: $(STAMP)
+	$(BIN)/tierline demo
+
+fmt:
+	$(BIN)/ruff format src tests bench
+	$(BIN)/ruff check --fix src tests bench
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,30 @@
+"""The root Typer app. Each command group lives in its own module and registers itself."""
+
+from __future__ import annotations
+
+import typer
+
+app = typer.Typer(
+    name="tierline",
+    help="Customer-success tier policy you can lint, test, diff and backtest.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+
+
+@app.callback()
+def root(
+    debug: bool = typer.Option(False, "--debug", help="Show the traceback of an error."),
+) -> None:
+    """tierline: decide, by explicit policy, how much human attention each account gets."""
+
+
+def _register() -> None:
+    # One line per command module; each adds its commands or sub-apps to ``app``.
+    from tierline.cli import tree
+
+    tree.register(app)
+
+
+_register()
