@@ -7,7 +7,8 @@ so that later stages (lint, coverage) can point at the line that defined it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import dataclasses
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
@@ -48,7 +49,7 @@ class FieldDef:
     name: str
     type: FieldType
     core: bool = False
-    loc: Loc = field(default=Loc(), compare=False)
+    loc: Loc = dataclasses.field(default=Loc(), compare=False)
 
 
 # The core account fields every book has (see the store's ``accounts`` table).
@@ -73,7 +74,7 @@ class Condition:
     """An SQL boolean expression as the user wrote it (checked by sqlglot at load)."""
 
     sql: str
-    loc: Loc = field(default=Loc(), compare=False)
+    loc: Loc = dataclasses.field(default=Loc(), compare=False)
 
 
 @dataclass(frozen=True)
@@ -94,7 +95,7 @@ class Binding:
     when: Condition | None = None
     answers: tuple[tuple[str, Condition], ...] = ()
     null: str | None = None
-    loc: Loc = field(default=Loc(), compare=False)
+    loc: Loc = dataclasses.field(default=Loc(), compare=False)
 
 
 @dataclass(frozen=True)
@@ -111,7 +112,7 @@ class Rule:
     any: tuple[Condition, ...] = ()
     when: Condition | None = None
     priority: int = 0
-    loc: Loc = field(default=Loc(), compare=False)
+    loc: Loc = dataclasses.field(default=Loc(), compare=False)
 
 
 @dataclass(frozen=True)
@@ -124,7 +125,7 @@ class RuleTable:
     default: str | None = None
     description: str | None = None
     path: str = "<rules>"
-    loc: Loc = field(default=Loc(), compare=False)
+    loc: Loc = dataclasses.field(default=Loc(), compare=False)
 
     @property
     def outcomes(self) -> tuple[str, ...]:
@@ -149,7 +150,7 @@ class Segmentation:
     bindings: tuple[Binding, ...] = ()
     table: RuleTable | None = None
     tracks: tuple[tuple[str, str], ...] = ()
-    loc: Loc = field(default=Loc(), compare=False)
+    loc: Loc = dataclasses.field(default=Loc(), compare=False)
 
     @property
     def kind(self) -> Literal["tree", "rules"]:
@@ -189,7 +190,7 @@ class Project:
     def custom_fields(self) -> tuple[FieldDef, ...]:
         return tuple(f for f in self.fields if not f.core)
 
-    def field(self, name: str) -> FieldDef | None:
+    def field_def(self, name: str) -> FieldDef | None:
         return next((f for f in self.fields if f.name == name), None)
 
     def segmentation(self, sid: str) -> Segmentation | None:
