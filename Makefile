@@ -31,8 +31,8 @@ test: $(STAMP_DEV) sysdeps
 	$(MAKE) check
 
 check:
-	$(BIN)/ruff check src tests bench
-	$(BIN)/ruff format --check src tests bench
+	$(BIN)/ruff check src tests $(wildcard bench)
+	$(BIN)/ruff format --check src tests $(wildcard bench)
 	$(BIN)/mypy --strict src/tierline
 	$(BIN)/pytest -q
 
@@ -40,8 +40,8 @@ demo: $(STAMP)
 	$(BIN)/tierline demo
 
 fmt:
-	$(BIN)/ruff format src tests bench
-	$(BIN)/ruff check --fix src tests bench
+	$(BIN)/ruff format src tests $(wildcard bench)
+	$(BIN)/ruff check --fix src tests $(wildcard bench)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

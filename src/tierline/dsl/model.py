@@ -105,6 +105,9 @@ class Tree:
     outcomes: tuple[Outcome, ...]
     source: str | None = field(default=None, compare=False)
     path: str = field(default="<string>", compare=False)
+    # Top-level keys of an imported JSON that are not ours (``_meta``, ``author``, ``file``…),
+    # as (key, json.dumps(value)) in file order, so that an export writes them back.
+    extra_json: tuple[tuple[str, str], ...] = field(default=(), compare=False)
 
     def header(self, key: str) -> str | None:
         for h in self.headers:
