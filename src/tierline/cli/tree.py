@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -14,7 +16,8 @@ from tierline.dsl.layout import tree_to_dsl
 from tierline.dsl.model import Tree
 from tierline.dsl.parser import load_tree
 from tierline.dsl.validate import check_tree, validate_tree
-from tierline.errors import DiagnosticsError, TierlineError
+from tierline.dsl.walk import ask_tree, render_walk, walk_json, walk_tree
+from tierline.errors import DiagnosticsError, TierlineError, UsageError
 
 tree_app = typer.Typer(
     help="Read, check, convert, walk and draw Decision DAG trees.", no_args_is_help=True
@@ -92,6 +95,60 @@ def import_command(
 ) -> None:
     """Turn a Decision DAG JSON file back into DSL text."""
     _write(tree_to_dsl(load_tree_json(file)), out)
+
+
+def _parse_answers(pairs: list[str]) -> dict[str, str]:
+    answers: dict[str, str] = {}
+    for pair in pairs:
+        qid, sep, value = pair.partition("=")
+        qid, value = qid.strip(), value.strip()
+        if not sep or not qid or not value:
+            raise UsageError(f"--answer expects QUESTION=ANSWER (e.g. Q1=B), got {pair!r}")
+        if qid in answers:
+            raise UsageError(f"--answer given twice for {qid}")
+        answers[qid] = value
+    return answers
+
+
+@tree_app.command("walk")
+def walk_command(
+    file: Annotated[Path, typer.Argument(help="Tree file (.dag, or a .json export).")],
+    answer: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--answer",
+            "-a",
+            help="QUESTION=ANSWER; the answer is its key (B, yes) or a unique label prefix.",
+        ),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the walk as JSON.")] = False,
+) -> None:
+    """Follow the given answers from the entry; print the path and the outcome."""
+    tree = check_tree(read_tree(file))
+    walk = walk_tree(tree, _parse_answers(answer or []))
+    if as_json:
+        typer.echo(json.dumps(walk_json(walk), ensure_ascii=False))
+    else:
+        typer.echo(render_walk(walk), nl=False)
+
+
+def _read_line(prompt: str) -> str | None:
+    typer.echo(prompt, nl=False)
+    line = sys.stdin.readline()
+    if not line:
+        typer.echo("")
+        return None
+    return line
+
+
+@tree_app.command("ask")
+def ask_command(
+    file: Annotated[Path, typer.Argument(help="Tree file (.dag, or a .json export).")],
+) -> None:
+    """Walk a tree interactively: type an answer key or label prefix, 'back' or 'quit'."""
+    tree = check_tree(read_tree(file))
+    typer.echo(tree.name or str(file))
+    ask_tree(tree, _read_line, typer.echo)
 
 
 def register(app: typer.Typer) -> None:

@@ -1,4 +1,4 @@
-"""Decision DAG DSL: parse, model, validate, canonical JSON, render."""
+"""Decision DAG DSL: parse, model, validate, canonical JSON, render, draw and walk."""
 
 from tierline.dsl.canonical import load_tree_json, tree_from_json, tree_to_json
 from tierline.dsl.export import EXPORTERS, export_tree
@@ -6,6 +6,7 @@ from tierline.dsl.layout import layout_tree, tree_to_dsl
 from tierline.dsl.model import Answer, Header, Outcome, Question, Span, Target, Tree
 from tierline.dsl.parser import load_tree, parse_target, parse_tree
 from tierline.dsl.validate import check_tree, validate_tree
+from tierline.dsl.walk import Step, Walk, WalkError, ask_tree, walk_json, walk_tree
 
 __all__ = [
     "EXPORTERS",
@@ -14,8 +15,12 @@ __all__ = [
     "Outcome",
     "Question",
     "Span",
+    "Step",
     "Target",
     "Tree",
+    "Walk",
+    "WalkError",
+    "ask_tree",
     "check_tree",
     "export_tree",
     "layout_tree",
@@ -27,4 +32,6 @@ __all__ = [
     "tree_to_dsl",
     "tree_to_json",
     "validate_tree",
+    "walk_json",
+    "walk_tree",
 ]

@@ -9,7 +9,10 @@ import json
 from collections.abc import Callable
 
 from tierline.dsl.canonical import tree_to_json
+from tierline.dsl.dot import tree_to_dot
+from tierline.dsl.mermaid import tree_to_mermaid
 from tierline.dsl.model import Tree
+from tierline.dsl.page import tree_to_html
 from tierline.errors import UsageError
 
 __all__ = ["EXPORTERS", "export_json", "export_tree"]
@@ -22,6 +25,9 @@ def export_json(tree: Tree) -> str:
 
 EXPORTERS: dict[str, Callable[[Tree], str]] = {
     "json": export_json,
+    "mermaid": tree_to_mermaid,
+    "dot": tree_to_dot,
+    "html": tree_to_html,
 }
 
 
