@@ -25,6 +25,21 @@ def _register() -> None:
     from tierline.cli import tree
 
     tree.register(app)
+    from tierline.cli import init, lint
+
+    init.register(app)
+    lint.register(app)
+    from tierline.cli import compile as compile_cli
+
+    compile_cli.register(app)
+    from tierline.cli import assign, explain, override
+
+    assign.register(app)
+    explain.register(app)
+    override.register(app)
+    from tierline.cli import demo
+
+    demo.register(app)
 
 
 _register()

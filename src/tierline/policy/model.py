@@ -10,9 +10,12 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from tierline.dsl.model import Tree
+
+if TYPE_CHECKING:
+    from tierline.policy.track import Track
 
 __all__ = [
     "CORE_ACCOUNT_FIELDS",
@@ -104,6 +107,9 @@ class Rule:
 
     A rule with no condition at all always matches. A condition that is NULL for an
     account (a NULL field) counts as not matched, as in SQL.
+
+    ``meta`` is the rule's free-form ``meta:`` mapping (e.g. a value band's CSM ratio, read
+    by capacity planning), frozen: nested mappings become tuples of pairs, lists tuples.
     """
 
     id: str
@@ -112,6 +118,7 @@ class Rule:
     any: tuple[Condition, ...] = ()
     when: Condition | None = None
     priority: int = 0
+    meta: tuple[tuple[str, object], ...] = ()
     loc: Loc = dataclasses.field(default=Loc(), compare=False)
 
 
@@ -185,6 +192,7 @@ class Project:
     version: str
     channels: tuple[tuple[str, dict[str, object]], ...] = ()
     files: tuple[str, ...] = ()
+    tracks: tuple[Track, ...] = ()
 
     @property
     def custom_fields(self) -> tuple[FieldDef, ...]:
@@ -195,6 +203,10 @@ class Project:
 
     def segmentation(self, sid: str) -> Segmentation | None:
         return next((s for s in self.segmentations if s.id == sid), None)
+
+    def track(self, tid: str) -> Track | None:
+        """The track with id ``tid``, if the project defines one."""
+        return next((t for t in self.tracks if t.id == tid), None)
 
     @property
     def store_path(self) -> str:

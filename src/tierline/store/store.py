@@ -1,0 +1,169 @@
+"""The store: an embedded DuckDB database holding the book, migrated when opened.
+
+>>> with Store.open(":memory:") as store:
+...     store.schema_version
+2
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from types import TracebackType
+
+import duckdb
+
+from tierline.errors import StoreError
+from tierline.policy.model import CORE_ACCOUNT_FIELDS, FieldDef
+from tierline.store.migrations import SCHEMA_VERSION, apply_migrations, recorded_version
+from tierline.store.schema import ACCOUNT_COLUMNS, ACCOUNT_META_COLUMNS, sql_type
+
+__all__ = ["Store", "resolve_location"]
+
+_IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]*$")
+_RESERVED = frozenset(name for name, _ in (*ACCOUNT_COLUMNS, *ACCOUNT_META_COLUMNS))
+_CORE_NAMES = frozenset(f.name for f in CORE_ACCOUNT_FIELDS)
+
+
+def resolve_location(url: str | Path) -> str:
+    """The DuckDB database path for a store URL: ``duckdb:///abs/path``, a path or ``:memory:``.
+
+    >>> resolve_location("duckdb:///tmp/book.duckdb")
+    '/tmp/book.duckdb'
+    """
+    text = str(url)
+    if text == ":memory:":
+        return text
+    if "://" in text:
+        scheme, _, rest = text.partition("://")
+        scheme = scheme.lower()
+        if scheme in ("postgresql", "postgres", "postgresql+psycopg"):
+            raise StoreError(
+                f"store {text!r}: the PostgreSQL backend is not available in this version of "
+                "tierline; use a DuckDB store (a file path or duckdb:///path)"
+            )
+        if scheme != "duckdb":
+            raise StoreError(
+                f"store {text!r}: unknown store scheme {scheme!r}; use a file path, "
+                "duckdb:///path or :memory:"
+            )
+        if rest in ("", "/:memory:", ":memory:"):
+            return ":memory:"
+        if not rest.startswith("/"):
+            raise StoreError(f"store {text!r}: write duckdb:/// followed by an absolute path")
+        return rest
+    return text
+
+
+class Store:
+    """An open store: ``con`` is the DuckDB connection (session time zone UTC).
+
+    Open with :meth:`Store.open`; use it as a context manager or call :meth:`close`.
+    """
+
+    def __init__(self, con: duckdb.DuckDBPyConnection, location: str) -> None:
+        self.con = con
+        self.location = location
+        self.fields: tuple[FieldDef, ...] = ()
+
+    @classmethod
+    def open(cls, url: str | Path, fields: Sequence[FieldDef] = ()) -> Store:
+        """Open (creating if needed) the store at ``url``, migrate it and add custom fields."""
+        location = resolve_location(url)
+        if location != ":memory:":
+            path = Path(location)
+            try:
+                path.parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise StoreError(f"store {location}: cannot create its folder: {exc}") from exc
+        try:
+            con = duckdb.connect(location)
+        except duckdb.Error as exc:
+            raise StoreError(f"store {location}: cannot open it: {exc}") from exc
+        store = cls(con, location)
+        try:
+            con.execute("SET TimeZone = 'UTC'")
+            apply_migrations(con, location)
+            store.ensure_fields(fields)
+        except BaseException:
+            con.close()
+            raise
+        return store
+
+    @property
+    def schema_version(self) -> int:
+        """The schema version recorded in this store."""
+        return recorded_version(self.con)
+
+    @property
+    def latest_schema_version(self) -> int:
+        """The newest schema version this tierline knows."""
+        return SCHEMA_VERSION
+
+    def account_columns(self) -> dict[str, str]:
+        """Column name → SQL type of ``account_versions``, in table order."""
+        rows = self.con.execute(
+            "SELECT column_name, data_type FROM information_schema.columns "
+            "WHERE table_name = 'account_versions' ORDER BY ordinal_position"
+        ).fetchall()
+        return {str(name): str(kind) for name, kind in rows}
+
+    def ensure_fields(self, fields: Sequence[FieldDef]) -> None:
+        """Add each custom field as a typed column of ``account_versions`` if it is missing.
+
+        Core fields are skipped; a custom field whose stored type differs from the declared
+        one is an error (the history holds values of the old type).
+        """
+        custom = [f for f in fields if not f.core]
+        existing = self.account_columns()
+        for field in custom:
+            if not _IDENTIFIER.match(field.name):
+                raise StoreError(
+                    f"custom field {field.name!r}: a field name is lower case letters, digits "
+                    "and underscores, starting with a letter"
+                )
+            if field.name in _RESERVED or field.name in _CORE_NAMES:
+                raise StoreError(
+                    f"custom field {field.name!r}: that name is a built-in account column"
+                )
+            wanted = sql_type(field.type)
+            have = existing.get(field.name)
+            if have is None:
+                self.con.execute(f"ALTER TABLE account_versions ADD COLUMN {field.name} {wanted}")
+            elif have != wanted:
+                raise StoreError(
+                    f"custom field {field.name!r} is declared {field.type} ({wanted}) but the "
+                    f"store {self.location} holds it as {have}; a field's type cannot change "
+                    "once loaded: give the new field another name"
+                )
+        known = {f.name: f for f in self.fields}
+        known.update({f.name: f for f in custom})
+        self.fields = tuple(known.values())
+
+    @contextmanager
+    def transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """Run a block in one transaction: committed on success, rolled back on error."""
+        self.con.execute("BEGIN TRANSACTION")
+        try:
+            yield self.con
+        except BaseException:
+            self.con.execute("ROLLBACK")
+            raise
+        self.con.execute("COMMIT")
+
+    def close(self) -> None:
+        """Close the connection (a checkpoint makes the file complete on disk)."""
+        self.con.close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
