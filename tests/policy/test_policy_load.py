@@ -290,9 +290,9 @@ def test_binding_modes_are_checked_against_the_question(tmp_path: Path) -> None:
 
 def test_metrics_file_problems_are_part_of_the_project(tmp_path: Path) -> None:
     root = _project(tmp_path)
-    (root / "metrics.yaml").write_text(
-        "logins_30d: {count: {event: login}, windw: 30d}\n", encoding="utf-8"
-    )
+    metrics = root / "metrics.yaml"
+    kept = metrics.read_text(encoding="utf-8")  # the seed tracks read its metrics
+    metrics.write_text("logins_30d: {count: {event: login}, windw: 30d}\n" + kept, encoding="utf-8")
     reading = read_project(root)
     assert [(Path(d.path).name, d.line, d.col, d.hint) for d in reading.errors] == [
         ("metrics.yaml", 1, 37, "did you mean 'window'?")

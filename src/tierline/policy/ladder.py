@@ -62,19 +62,18 @@ def _check_move(
     rule: Literal["upgrade", "graduate"],
     ids: dict[str, TrackFile],
 ) -> None:
-    if f.track is None or f.data is None:
+    raw = f.data.get(rule) if f.data is not None else None
+    level = f.level
+    if f.data is None or not isinstance(raw, MarkedDict) or level is None:
         return
-    move = f.track.upgrade if rule == "upgrade" else f.track.graduate
-    if move is None:
-        return
-    raw = f.data[rule]
-    assert isinstance(raw, MarkedDict)
-    at = pos_of(raw, "to", move.to) if "to" in raw else f.data.key_pos[rule]
-    level = f.track.level
     up = rule == "upgrade"
     relative = "next" if up else "previous"
+    to = raw.get("to", relative)
+    if not isinstance(to, str) or not NAME.match(to):
+        return  # the track file reported it
+    at = pos_of(raw, "to", to) if "to" in raw else f.data.key_pos[rule]
     word = "higher" if up else "lower"
-    if move.to == relative:
+    if to == relative:
         found = [t for t, g in ids.items() if g.level is not None and _beyond(g.level, level, up)]
         if not found:
             report.add(
@@ -84,16 +83,16 @@ def _check_move(
                 f"name the target track, or drop `{rule}:`",
             )
         return
-    target = ids.get(move.to)
+    target = ids.get(to)
     if target is None:
-        hint = suggest(move.to, ids) or f"the tracks are {', '.join(sorted(ids))}"
-        report.add(f.path, at, f"unknown track {move.to!r}", hint)
+        hint = suggest(to, ids) or f"the tracks are {', '.join(sorted(ids))}"
+        report.add(f.path, at, f"unknown track {to!r}", hint)
         return
     if target.level is not None and not _beyond(target.level, level, up):
         report.add(
             f.path,
             at,
-            f"{rule} goes to a {word} level, but {move.to!r} has level {target.level} "
+            f"{rule} goes to a {word} level, but {to!r} has level {target.level} "
             f"(this track: {level})",
         )
 

@@ -45,6 +45,7 @@ from tierline.policy.model import (
 from tierline.policy.rules import check_sql, read_rule_table
 from tierline.policy.schema import BindingEdge, ProjectEdge, SegmentationEdge
 from tierline.policy.shape import Report, quiet, read_yaml, validate_shape
+from tierline.policy.staffing import read_csm_assignment
 from tierline.policy.tracks import TrackFile, read_track_file, track_files
 from tierline.policy.yaml_marks import MarkedDict, Pos, parse_marked
 
@@ -181,6 +182,9 @@ class _Loader:
         metric_names = self.metrics(fields)
         track_files = self.read_tracks({**metric_names, **self.names})
         check_track_refs(self.report, path, data, track_files)
+        tracks = [f.track for f in track_files if f.track is not None]
+        levels = {f.declared: f.level for f in track_files if f.declared is not None}
+        staffing = read_csm_assignment(self.report, path, data, segmentations, levels)
         if edge is None or self.report.has_errors:
             return None
         channels = tuple((k, _plain_dict(v)) for k, v in (edge.channels or {}).items())
@@ -195,7 +199,8 @@ class _Loader:
             version=project_version(self.root),
             channels=channels,
             files=tuple(policy_files(self.root)),
-            tracks=tuple(f.track for f in track_files if f.track is not None),
+            tracks=tuple(sorted(tracks, key=lambda t: (t.level, t.id))),
+            csm_assignment=staffing,
         )
 
     # tierline.yaml: settings and fields

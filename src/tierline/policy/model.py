@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Literal
 from tierline.dsl.model import Tree
 
 if TYPE_CHECKING:
+    from tierline.policy.staffing import CsmAssignment
     from tierline.policy.track import Track
 
 __all__ = [
@@ -193,6 +194,7 @@ class Project:
     channels: tuple[tuple[str, dict[str, object]], ...] = ()
     files: tuple[str, ...] = ()
     tracks: tuple[Track, ...] = ()
+    csm_assignment: CsmAssignment | None = None
 
     @property
     def custom_fields(self) -> tuple[FieldDef, ...]:

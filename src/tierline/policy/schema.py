@@ -8,7 +8,7 @@ are checked by the loader, which then builds the frozen model of
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict
 
@@ -16,6 +16,8 @@ from tierline.policy.model import FieldType, HitPolicy
 
 __all__ = [
     "BindingEdge",
+    "CsmAssignmentEdge",
+    "CsmPoolEdge",
     "EdgeModel",
     "ProjectEdge",
     "RuleEdge",
@@ -59,6 +61,24 @@ class SegmentationEdge(EdgeModel):
     description: str | None = None
 
 
+class CsmPoolEdge(EdgeModel):
+    """One ``csm_assignment.pools`` entry: a roster pool and the accounts it takes."""
+
+    id: str
+    tracks: list[str] | None = None
+    levels: list[int] | None = None
+    value_bands: list[str] | None = None
+    capacity_from: Literal["roster", "value_band"] = "roster"
+
+
+class CsmAssignmentEdge(EdgeModel):
+    """``csm_assignment:``: the pick strategy, the value-band segmentation, the pools."""
+
+    strategy: Literal["least_accounts", "least_arr", "round_robin"] = "least_accounts"
+    band_segmentation: str = "value_band"
+    pools: list[CsmPoolEdge]
+
+
 class ProjectEdge(EdgeModel):
     """The whole of ``tierline.yaml``."""
 
@@ -69,6 +89,7 @@ class ProjectEdge(EdgeModel):
     fields: dict[str, FieldType] | None = None
     segmentations: dict[str, SegmentationEdge] | None = None
     channels: dict[str, dict[str, Any]] | None = None
+    csm_assignment: CsmAssignmentEdge | None = None
 
 
 class RuleEdge(EdgeModel):

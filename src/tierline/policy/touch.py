@@ -20,7 +20,7 @@ from tierline.policy.track import Action, ActionKind, Offset, Touchpoint
 from tierline.policy.track_schema import ActionBodyEdge, ActionEdge, TouchpointEdge
 from tierline.policy.yaml_marks import MarkedDict, MarkedList, Pos
 
-__all__ = ["ALL_MILESTONES", "NAME", "PartReader", "loc_of", "pos_of"]
+__all__ = ["ALL_MILESTONES", "NAME", "PartReader", "declared_ids", "loc_of", "pos_of"]
 
 NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 ALL_MILESTONES = "all milestones"
@@ -34,6 +34,16 @@ def pos_of(holder: MarkedDict, key: str, text: str | None = None) -> Pos:
     if text is None:
         return pos
     return Pos(pos.line, pos.content_col, max(1, len(text)))
+
+
+def declared_ids(items: object) -> list[str]:
+    """The ``id:`` of each mapping of a marked list (broken items included), in order."""
+    ids: list[str] = []
+    for item in items if isinstance(items, MarkedList) else []:
+        value = item.get("id") if isinstance(item, MarkedDict) else None
+        if isinstance(value, str):
+            ids.append(value)
+    return ids
 
 
 def loc_of(path: str, pos: Pos) -> Loc:
@@ -86,7 +96,7 @@ class PartReader:
             edge = quiet(TouchpointEdge, item)
             if edge is not None and isinstance(item, MarkedDict):
                 items.append((edge, item))
-        ids = [e.id for e, _ in items]
+        ids = declared_ids(raw)  # broken touchpoints count: reported once, not at each use
         out: list[Touchpoint] = []
         seen: dict[str, int] = {}
         for edge, item in items:

@@ -24,7 +24,7 @@ from tierline.policy.model import Condition
 from tierline.policy.quantity import parse_completion
 from tierline.policy.rules import check_sql
 from tierline.policy.shape import Report, quiet, read_yaml, validate_shape
-from tierline.policy.touch import PartReader, loc_of, pos_of
+from tierline.policy.touch import PartReader, declared_ids, loc_of, pos_of
 from tierline.policy.track import (
     Gate,
     GateKind,
@@ -117,7 +117,8 @@ class _TrackReader(PartReader):
                 pos_of(data, "level"), f"level must be 1 or more (1 = least touch), not {level}"
             )
         milestones = self.milestones()
-        ids = [m.id for m in milestones]
+        # Milestones named in the file count even when broken (reported once, not at each use).
+        ids = declared_ids(data.get("milestones"))
         touchpoints = self.touchpoints(ids)
         stall = self.stall()
         upgrade = self.upgrade(ids, milestones)
@@ -342,7 +343,7 @@ class _TrackReader(PartReader):
         edge = quiet(UpgradeEdge, raw)
         if edge is None or not isinstance(raw, MarkedDict):
             return None
-        ok = self.ref(raw, "missed", edge.missed, ids, "milestone") if ids else False
+        ok = self.ref(raw, "missed", edge.missed, ids, "milestone")
         if edge.after_days < 1:
             self.add(
                 pos_of(raw, "after_days"), f"after_days must be 1 or more, not {edge.after_days}"

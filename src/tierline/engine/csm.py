@@ -1,0 +1,480 @@
+"""CSM assignment by pool: who gets a CSM, from which pool, which CSM; capacity per pool.
+
+:func:`assign_csms` decides, as of a time and in a few set-based statements, a CSM for every
+account that needs one and has none:
+
+- *needs one*: its current track stint (``ended_at IS NULL`` in ``accounts_relation``, a
+  relation shaped like ``track_enrollments``: ``account_id, track_id, level, started_at,
+  ended_at, source``; pass the whole stint history, not only current stints) is on a track
+  driven by ``csm`` or ``professional_services``, or the stint is an ``auto_upgrade`` from a
+  track whose upgrade rule says ``assign_csm``;
+- *has none*: its ``csm_id`` in the book as of T is NULL (or blank) and the outbox holds no
+  earlier ``csm_assignment`` action for it.
+
+The pool is the first ``csm_assignment`` pool that matches the account's track (or level) and
+value band (the account's current outcome of the band segmentation, as of T). Eligible CSMs
+are the roster rows of that pool whose role is ``csm`` (managers never get accounts). A
+CSM's *load* is the accounts whose book ``csm_id`` is the CSM, plus the accounts the outbox
+assigned to the CSM that the book does not show yet; their ARR is the latest ``arr`` row at or
+before T, else the account's ``acv``. Capacity: see :mod:`tierline.policy.staffing` (NULL:
+no upper bound).
+
+Load balancing of a batch is a join, not a loop: every CSM contributes one *slot* row per
+free place (``k = 1 … free``), the slots of a pool are ranked by the strategy, the pool's new
+accounts are ranked too, and the n-th account takes the n-th slot:
+
+- ``least_accounts``: slots by resulting load (``load + k``), then CSM id; accounts by
+  stint start, then id. The same as giving each account in turn to the least-loaded CSM.
+- ``least_arr``: slots by projected ARR load (``arr + (k - 1) × the mean ARR of the pool's
+  new accounts``), then ``k``, then CSM id; accounts by ARR descending, then stint start, id
+  (largest accounts first to the lightest books). One new account goes to the CSM with the
+  least ARR exactly; a batch is balanced on the projection.
+- ``round_robin``: slots by round ``k``, then turn in the rotation: CSMs in id order starting
+  after the pool's last assigned CSM (the outbox's highest ``seq``), wrapping. A CSM that is
+  full is skipped, as a sequential rotation would.
+
+A pool never gets more accounts than its free slots: the rest are *over capacity* — listed
+in :attr:`CsmPlan.unplaced` with the pool, counted in the pool's capacity report — and
+accounts no pool matches are listed with reason ``no_pool``. Nothing is written to the
+store: the picks land in the temporary table ``csm_candidates`` as action candidates
+(``rule`` = ``csm:<pool>``, ``account_id``, ``episode`` = the current stint's start as
+``YYYY-MM-DDTHH:MM:SS``, ``kind`` = ``csm_assignment``, ``due_at`` = the stint start,
+``payload`` JSON with ``to``, ``csm_id``, ``csm_name``, ``pool``, ``strategy``, ``track_id``,
+``value_band``, ``seq``, ``load_after``, ``capacity``) for the outbox to append.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Literal
+
+import duckdb
+from sqlglot import exp
+
+from tierline.engine.enrollment import ENROLLMENT_TABLE, literal_relation, literal_select
+from tierline.engine.state import utc_naive
+from tierline.errors import EngineError
+from tierline.policy.model import Project
+from tierline.policy.staffing import CsmAssignment, Strategy
+
+__all__ = [
+    "CANDIDATES_TABLE",
+    "PLAN_TABLE",
+    "STAFF_TABLE",
+    "CsmPick",
+    "CsmPlan",
+    "PoolCapacity",
+    "Unplaced",
+    "assign_csms",
+]
+
+CANDIDATES_TABLE = "csm_candidates"
+PLAN_TABLE = "csm_plan"
+STAFF_TABLE = "csm_staff"
+_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)?$")
+_PRIOR_COLUMNS = (("account_id", "VARCHAR"), ("csm_id", "VARCHAR"), ("pool", "VARCHAR"))
+
+
+@dataclass(frozen=True)
+class CsmPick:
+    """One account given a CSM: the pool, the CSM, the action's episode and order."""
+
+    account_id: str
+    csm_id: str
+    pool: str
+    episode: str
+    due_at: datetime
+    seq: int
+    load_after: int
+
+
+@dataclass(frozen=True)
+class Unplaced:
+    """An account that needs a CSM but got none: its pool is full, or no pool matches."""
+
+    account_id: str
+    pool: str | None
+    reason: Literal["over_capacity", "no_pool"]
+    track_id: str
+    value_band: str | None
+
+
+@dataclass(frozen=True)
+class PoolCapacity:
+    """One pool's capacity as of the plan (``capacity``/``free`` None: no upper bound).
+
+    ``load`` counts accounts before this plan, ``assigned`` the plan's picks, ``free`` the
+    places left after them; ``over_capacity`` is the shortfall (accounts the pool could not
+    place) and ``hires_needed`` the CSMs it would take to place them.
+    """
+
+    pool: str
+    csms: int
+    capacity: int | None
+    load: int
+    assigned: int
+    free: int | None
+    utilisation: float | None
+    over_capacity: int
+    hires_needed: int | None
+
+
+@dataclass(frozen=True)
+class CsmPlan:
+    """What :func:`assign_csms` decided; the candidates are in ``candidates`` (a temp table)."""
+
+    as_of: datetime
+    strategy: Strategy
+    picks: tuple[CsmPick, ...]
+    unplaced: tuple[Unplaced, ...]
+    pools: tuple[PoolCapacity, ...]
+    candidates: str = CANDIDATES_TABLE
+
+    @property
+    def shortfall(self) -> dict[str, int]:
+        """Pool → accounts it could not place (only pools with a shortfall)."""
+        return {p.pool: p.over_capacity for p in self.pools if p.over_capacity}
+
+    def pick(self, account_id: str) -> CsmPick | None:
+        """The pick of one account, if it got a CSM."""
+        return next((p for p in self.picks if p.account_id == account_id), None)
+
+
+def _policy(project: Project) -> CsmAssignment:
+    return project.csm_assignment or CsmAssignment(pools=())
+
+
+def _track_info(project: Project) -> str:
+    rows = [
+        (t.id, t.level, t.driver, bool(t.upgrade.assign_csm) if t.upgrade else False)
+        for t in project.tracks
+    ]
+    columns = [
+        ("track_id", "VARCHAR"),
+        ("level", "INTEGER"),
+        ("driver", "VARCHAR"),
+        ("assign_csm", "BOOLEAN"),
+    ]
+    return literal_relation("track_info", columns, rows)
+
+
+def _route_info(policy: CsmAssignment) -> str:
+    rows: list[tuple[int, str, str | None, int | None, str | None]] = []
+    for order, pool in enumerate(policy.pools):
+        routes: list[tuple[str | None, int | None]] = [(t, None) for t in pool.tracks]
+        routes += [(None, level) for level in pool.levels]
+        for track, level in routes or [(None, None)]:
+            for band in pool.value_bands or (None,):
+                rows.append((order, pool.id, track, level, band))
+    columns = [
+        ("ord", "INTEGER"),
+        ("pool", "VARCHAR"),
+        ("track_id", "VARCHAR"),
+        ("level", "INTEGER"),
+        ("band", "VARCHAR"),
+    ]
+    return literal_relation("route_info", columns, rows)
+
+
+def _pool_info(policy: CsmAssignment) -> str:
+    rows = [(i, p.id, p.capacity_from, p.band_capacity) for i, p in enumerate(policy.pools)]
+    columns = [
+        ("ord", "INTEGER"),
+        ("pool", "VARCHAR"),
+        ("capacity_from", "VARCHAR"),
+        ("band_capacity", "BIGINT"),
+    ]
+    return literal_relation("pool_info", columns, rows)
+
+
+def _relation_exists(con: duckdb.DuckDBPyConnection, name: str) -> bool:
+    try:
+        con.execute(f"SELECT * FROM {name} LIMIT 0")
+    except duckdb.CatalogException:
+        return False
+    return True
+
+
+def _prior_sql(con: duckdb.DuckDBPyConnection, outbox: str | None) -> str:
+    """Earlier CSM assignments (account_id, csm_id, pool, seq): the outbox's, if any."""
+    empty = literal_select((*_PRIOR_COLUMNS, ("seq", "BIGINT")), [])
+    if outbox is None or not _relation_exists(con, outbox):
+        return empty
+    return f"""
+SELECT account_id,
+  json_extract_string(payload, '$.csm_id') AS csm_id,
+  json_extract_string(payload, '$.pool') AS pool,
+  TRY_CAST(json_extract_string(payload, '$.seq') AS BIGINT) AS seq
+FROM {outbox}
+WHERE kind = 'csm_assignment'
+QUALIFY row_number() OVER (PARTITION BY account_id ORDER BY seq DESC NULLS LAST) = 1
+"""
+
+
+def _common_sql(prior: str) -> str:
+    """CTEs shared by the statements: the book as of T with ARR, and earlier assignments."""
+    return f"""
+book AS (
+  SELECT id AS account_id, nullif(trim(csm_id), '') AS csm_id, acv
+  FROM accounts_as_of(CAST($as_of AS TIMESTAMP))
+),
+latest_arr AS (
+  SELECT account_id, arg_max(arr, month) AS arr FROM arr
+  WHERE month <= CAST($as_of AS DATE) GROUP BY account_id
+),
+valued AS (
+  SELECT b.account_id, b.csm_id, coalesce(a.arr, b.acv, 0) AS arr
+  FROM book AS b LEFT JOIN latest_arr AS a USING (account_id)
+),
+prior AS ({prior}),
+held AS (
+  SELECT csm_id, arr FROM valued WHERE csm_id IS NOT NULL
+  UNION ALL
+  SELECT p.csm_id, v.arr FROM prior AS p JOIN valued AS v USING (account_id)
+  WHERE v.csm_id IS NULL AND p.csm_id IS NOT NULL
+),
+held_by AS (SELECT csm_id, count(*) AS accounts, sum(arr) AS arr FROM held GROUP BY csm_id)
+"""
+
+
+def _staff_sql(policy: CsmAssignment, prior: str) -> str:
+    """Eligible CSMs of the configured pools: capacity, load, rotation turn, pool's last seq."""
+    return f"""
+WITH {_common_sql(prior)},
+last_pick AS (
+  SELECT pool, max(seq) AS last_seq, arg_max(csm_id, seq) AS last_csm
+  FROM prior WHERE seq IS NOT NULL GROUP BY pool
+),
+staff AS (
+  SELECT c.id AS csm_id, c.name AS csm_name, c.pool, pool_info.ord,
+    CASE WHEN pool_info.capacity_from = 'roster' AND c.capacity IS NOT NULL
+      THEN CAST(c.capacity AS BIGINT) ELSE pool_info.band_capacity END AS capacity,
+    coalesce(h.accounts, 0) AS load_accounts,
+    coalesce(h.arr, 0) AS load_arr,
+    row_number() OVER (PARTITION BY c.pool ORDER BY c.id) - 1 AS pos,
+    count(*) OVER (PARTITION BY c.pool) AS members,
+    sum(CASE WHEN c.id <= lp.last_csm THEN 1 ELSE 0 END) OVER (PARTITION BY c.pool) AS passed,
+    coalesce(lp.last_seq, 0) AS last_seq
+  FROM csms AS c
+  JOIN {_pool_info(policy)} ON pool_info.pool = c.pool
+  LEFT JOIN held_by AS h ON h.csm_id = c.id
+  LEFT JOIN last_pick AS lp ON lp.pool = c.pool
+  WHERE c.id IS NOT NULL AND coalesce(c.role, 'csm') = 'csm'
+)
+SELECT csm_id, csm_name, pool, ord, capacity, load_accounts, load_arr, last_seq,
+  (pos - passed % members + members) % members AS turn
+FROM staff
+"""
+
+
+_ACCOUNT_ORDER: dict[Strategy, str] = {
+    "least_accounts": "started_at, account_id",
+    "least_arr": "arr DESC, started_at, account_id",
+    "round_robin": "started_at, account_id",
+}
+
+_SLOT_ORDER: dict[Strategy, str] = {
+    "least_accounts": "load_accounts + k, csm_id",
+    "least_arr": "load_arr + (k - 1) * mean_arr, k, csm_id",
+    "round_robin": "k, turn",
+}
+
+
+def _plan_sql(project: Project, policy: CsmAssignment, relation: str, prior: str) -> str:
+    """Every account that needs a CSM and has none: its pool, and its CSM when it fits."""
+    strategy = policy.strategy
+    return f"""
+WITH {_common_sql(prior)},
+stints AS (
+  SELECT s.account_id, s.track_id, s.level, s.started_at, s.ended_at, s.source,
+    lag(s.track_id) OVER (PARTITION BY s.account_id ORDER BY s.started_at) AS prev_track
+  FROM {relation} AS s
+),
+bands AS (
+  SELECT account_id, outcome AS band FROM assignments_as_of(CAST($as_of AS TIMESTAMP))
+  WHERE segmentation = $band_seg
+),
+needs AS (
+  SELECT c.account_id, c.track_id, track_info.level, c.started_at, bd.band, v.arr
+  FROM stints AS c
+  JOIN valued AS v ON v.account_id = c.account_id
+  JOIN {_track_info(project)} ON track_info.track_id = c.track_id
+  LEFT JOIN (SELECT track_id, assign_csm FROM {_track_info(project)}) AS pt
+    ON pt.track_id = c.prev_track
+  LEFT JOIN bands AS bd ON bd.account_id = c.account_id
+  WHERE c.ended_at IS NULL
+    AND v.csm_id IS NULL
+    AND NOT EXISTS (SELECT 1 FROM prior AS p WHERE p.account_id = c.account_id)
+    AND (
+      track_info.driver IN ('csm', 'professional_services')
+      OR (c.source = 'auto_upgrade' AND coalesce(pt.assign_csm, false))
+    )
+),
+routed AS (
+  SELECT n.*, route_info.pool
+  FROM needs AS n
+  LEFT JOIN {_route_info(policy)}
+    ON (route_info.track_id IS NULL OR route_info.track_id = n.track_id)
+    AND (route_info.level IS NULL OR route_info.level = n.level)
+    AND (route_info.band IS NULL OR route_info.band = n.band)
+  QUALIFY row_number() OVER (PARTITION BY n.account_id ORDER BY route_info.ord NULLS LAST) = 1
+),
+ranked AS (
+  SELECT *, row_number() OVER (PARTITION BY pool ORDER BY {_ACCOUNT_ORDER[strategy]}) AS want
+  FROM routed
+),
+demand AS (
+  SELECT pool, count(*) AS wanted, avg(arr) AS mean_arr FROM routed
+  WHERE pool IS NOT NULL GROUP BY pool
+),
+slots AS (
+  SELECT s.*, d.mean_arr,
+    unnest(range(1, least(greatest(coalesce(s.capacity - s.load_accounts, d.wanted), 0),
+      d.wanted) + 1)) AS k
+  FROM {STAFF_TABLE} AS s JOIN demand AS d USING (pool)
+),
+ordered AS (
+  SELECT *, row_number() OVER (PARTITION BY pool ORDER BY {_SLOT_ORDER[strategy]}) AS slot
+  FROM slots
+)
+SELECT r.account_id, r.track_id, r.level, r.started_at, r.band, r.arr, r.pool, r.want,
+  o.csm_id, o.csm_name, o.capacity,
+  o.load_accounts + o.k AS load_after,
+  o.last_seq + r.want AS seq,
+  CASE WHEN r.pool IS NULL THEN 'no_pool' WHEN o.csm_id IS NULL THEN 'over_capacity' END
+    AS problem
+FROM ranked AS r
+LEFT JOIN ordered AS o ON o.pool = r.pool AND o.slot = r.want
+"""
+
+
+def _candidates_sql(strategy: Strategy) -> str:
+    mode = exp.Literal.string(strategy).sql(dialect="duckdb")
+    return f"""
+SELECT 'csm:' || pool AS rule,
+  account_id,
+  strftime(started_at, '%Y-%m-%dT%H:%M:%S') AS episode,
+  'csm_assignment' AS kind,
+  started_at AS due_at,
+  CAST(json_object(
+    'to', csm_id, 'csm_id', csm_id, 'csm_name', csm_name, 'pool', pool,
+    'strategy', {mode}, 'track_id', track_id, 'value_band', band, 'seq', seq,
+    'load_after', load_after, 'capacity', capacity
+  ) AS VARCHAR) AS payload
+FROM {PLAN_TABLE}
+WHERE csm_id IS NOT NULL
+ORDER BY pool, seq
+"""
+
+
+def _capacity_sql(policy: CsmAssignment) -> str:
+    return f"""
+WITH per_csm AS (
+  SELECT s.pool, s.csm_id, s.capacity, s.load_accounts, count(p.account_id) AS assigned
+  FROM {STAFF_TABLE} AS s LEFT JOIN {PLAN_TABLE} AS p ON p.csm_id = s.csm_id
+  GROUP BY ALL
+),
+per_pool AS (
+  SELECT pool,
+    count(*) AS csms,
+    CASE WHEN count(capacity) = count(*) THEN sum(capacity) END AS capacity,
+    sum(load_accounts) AS load,
+    sum(assigned) AS assigned,
+    CASE WHEN count(capacity) = count(*)
+      THEN sum(greatest(capacity - load_accounts - assigned, 0)) END AS free,
+    avg(capacity) AS mean_capacity
+  FROM per_csm GROUP BY pool
+),
+short AS (
+  SELECT pool, count(*) AS over FROM {PLAN_TABLE}
+  WHERE problem = 'over_capacity' GROUP BY pool
+)
+SELECT pool_info.pool,
+  coalesce(pp.csms, 0) AS csms,
+  CASE WHEN pp.pool IS NULL THEN 0 ELSE pp.capacity END AS capacity,
+  coalesce(pp.load, 0) AS load,
+  coalesce(pp.assigned, 0) AS assigned,
+  CASE WHEN pp.pool IS NULL THEN 0 ELSE pp.free END AS free,
+  CASE WHEN pp.capacity > 0 THEN (pp.load + pp.assigned) / pp.capacity END AS utilisation,
+  coalesce(sh.over, 0) AS over_capacity,
+  CASE WHEN coalesce(sh.over, 0) = 0 THEN 0
+    ELSE CAST(ceil(
+      sh.over / nullif(coalesce(pp.mean_capacity, pool_info.band_capacity), 0)
+    ) AS BIGINT)
+  END AS hires_needed
+FROM {_pool_info(policy)}
+LEFT JOIN per_pool AS pp ON pp.pool = pool_info.pool
+LEFT JOIN short AS sh ON sh.pool = pool_info.pool
+ORDER BY pool_info.ord
+"""
+
+
+def assign_csms(
+    con: duckdb.DuckDBPyConnection,
+    project: Project,
+    as_of: datetime,
+    accounts_relation: str = ENROLLMENT_TABLE,
+    *,
+    outbox: str | None = "outbox",
+) -> CsmPlan:
+    """Pick a CSM for every account that needs one and has none, as of ``as_of``.
+
+    ``accounts_relation``: a table / view name or a parenthesised SELECT shaped like
+    ``track_enrollments``. ``outbox``: the table of earlier actions (missing: none yet).
+    Rebuilds the temp tables ``csm_staff``, ``csm_plan`` and ``csm_candidates``.
+    """
+    if outbox is not None and not _NAME.match(outbox):
+        raise EngineError(f"outbox must be a table name, not {outbox!r}")
+    policy = _policy(project)
+    moment = utc_naive(as_of)
+    prior = _prior_sql(con, outbox)
+    params: dict[str, object] = {"as_of": moment}
+    con.execute(
+        f"CREATE OR REPLACE TEMP TABLE {STAFF_TABLE} AS {_staff_sql(policy, prior)}", params
+    )
+    plan = _plan_sql(project, policy, accounts_relation, prior)
+    params = {"as_of": moment, "band_seg": policy.band_segmentation}
+    con.execute(f"CREATE OR REPLACE TEMP TABLE {PLAN_TABLE} AS {plan}", params)
+    con.execute(
+        f"CREATE OR REPLACE TEMP TABLE {CANDIDATES_TABLE} AS {_candidates_sql(policy.strategy)}"
+    )
+    picks = con.execute(
+        f"SELECT account_id, csm_id, pool, strftime(started_at, '%Y-%m-%dT%H:%M:%S'), "
+        f"started_at, seq, load_after FROM {PLAN_TABLE} WHERE csm_id IS NOT NULL "
+        "ORDER BY pool, seq"
+    ).fetchall()
+    unplaced = con.execute(
+        f"SELECT account_id, pool, problem, track_id, band FROM {PLAN_TABLE} "
+        "WHERE problem IS NOT NULL ORDER BY pool NULLS LAST, want, account_id"
+    ).fetchall()
+    pools = con.execute(_capacity_sql(policy)).fetchall()
+    return CsmPlan(
+        as_of=moment,
+        strategy=policy.strategy,
+        picks=tuple(
+            CsmPick(str(a), str(c), str(p), str(e), d, int(s), int(n))
+            for a, c, p, e, d, s, n in picks
+        ),
+        unplaced=tuple(
+            Unplaced(
+                str(a), None if p is None else str(p), r, str(t), None if b is None else str(b)
+            )
+            for a, p, r, t, b in unplaced
+        ),
+        pools=tuple(
+            PoolCapacity(
+                pool=str(row[0]),
+                csms=int(row[1]),
+                capacity=None if row[2] is None else int(row[2]),
+                load=int(row[3]),
+                assigned=int(row[4]),
+                free=None if row[5] is None else int(row[5]),
+                utilisation=None if row[6] is None else float(row[6]),
+                over_capacity=int(row[7]),
+                hires_needed=None if row[8] is None else int(row[8]),
+            )
+            for row in pools
+        ),
+    )

@@ -1,0 +1,190 @@
+"""Track enrollments as of a time: which onboarding track each account is on, since when.
+
+``track_enrollments`` (a temporary table on the connection, rebuilt by each call of
+:func:`materialise_enrollments`) holds one row per account per *stint* on a track::
+
+    account_id, track_id, level, started_at, ended_at, source, timezone
+
+It is derived, set-based, from the ``assignments`` history (``assigned_at <= as_of``) of
+the **driving segmentation**: the first segmentation of the project, in file order, that
+has a ``tracks`` mapping (outcome → track id). A project may map several segmentations to
+tracks (the seed pack maps ``onboarding_track`` and possibly ``onboarding_tier``); only the
+first one decides tracks, so an account is on at most one track at a time.
+
+Reading each account's assignment rows in order (``assigned_at``, then ``id``):
+
+- the account's first row, when it maps to a track, starts the first stint at the
+  account's ``closed_won_at`` (the signing, not the moment the engine ran);
+- a later row whose track differs from the one before starts a new stint at its
+  ``assigned_at`` and ends the previous one there. Transitions come from ``auto_upgrade``,
+  ``graduation`` and ``override`` rows (their source is kept); a policy ``reassign`` that
+  changes the track starts a stint too, with source ``assignment``;
+- a row whose outcome maps to no track ends the current stint without starting another;
+- rows that keep the same track (a re-run, an override to an outcome on the same track)
+  change nothing.
+
+``ended_at`` is NULL for the current stint. ``timezone`` is the account's ``timezone`` in
+the book as of ``as_of``, else the project's time zone. ``level`` is the track's touch level.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+import duckdb
+from sqlglot import exp
+
+from tierline.engine.state import utc_naive
+from tierline.errors import EngineError
+from tierline.policy.model import Project, Segmentation
+
+__all__ = [
+    "ENROLLMENT_SOURCES",
+    "ENROLLMENT_TABLE",
+    "TRANSITION_SOURCES",
+    "driving_segmentation",
+    "enrollment_sql",
+    "literal_relation",
+    "literal_select",
+    "materialise_enrollments",
+]
+
+ENROLLMENT_TABLE = "track_enrollments"
+
+# Where a stint came from: the policy's assignment, or a transition.
+ENROLLMENT_SOURCES: tuple[str, ...] = ("assignment", "auto_upgrade", "graduation", "override")
+
+# Assignment sources that are kept as the stint's source when they start one.
+TRANSITION_SOURCES: tuple[str, ...] = ("auto_upgrade", "graduation", "override")
+
+_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("account_id", "VARCHAR"),
+    ("track_id", "VARCHAR"),
+    ("level", "INTEGER"),
+    ("started_at", "TIMESTAMP"),
+    ("ended_at", "TIMESTAMP"),
+    ("source", "VARCHAR"),
+    ("timezone", "VARCHAR"),
+)
+
+Cell = str | int | float | bool | None
+
+
+def _literal(value: Cell) -> exp.Expression:
+    if value is None:
+        return exp.null()
+    if isinstance(value, bool):
+        return exp.true() if value else exp.false()
+    if isinstance(value, int | float):
+        return exp.Literal.number(value)
+    return exp.Literal.string(value)
+
+
+def literal_select(columns: Sequence[tuple[str, str]], rows: Sequence[Sequence[Cell]]) -> str:
+    """A typed SELECT of literal rows (no rows: an empty relation with the same columns).
+
+    Values are quoted by sqlglot, never pasted as text.
+
+    >>> literal_select([("k", "VARCHAR"), ("n", "INTEGER")], [("it's", 1)])
+    "SELECT CAST(k AS TEXT) AS k, CAST(n AS INT) AS n FROM (VALUES ('it''s', 1)) AS v(k, n)"
+    """
+    names = [name for name, _ in columns]
+    if rows:
+        casts = [
+            exp.alias_(exp.cast(exp.column(name), exp.DataType.build(kind)), name)
+            for name, kind in columns
+        ]
+        source = exp.values(
+            [tuple(_literal(cell) for cell in row) for row in rows], alias="v", columns=names
+        )
+        select = exp.select(*casts).from_(source)
+    else:
+        nulls = [
+            exp.alias_(exp.cast(exp.null(), exp.DataType.build(kind)), name)
+            for name, kind in columns
+        ]
+        select = exp.select(*nulls).where(exp.false())
+    return str(select.sql(dialect="duckdb"))
+
+
+def literal_relation(
+    alias: str, columns: Sequence[tuple[str, str]], rows: Sequence[Sequence[Cell]]
+) -> str:
+    """:func:`literal_select` as a parenthesised relation named ``alias``."""
+    return f"({literal_select(columns, rows)}) AS {alias}"
+
+
+def driving_segmentation(project: Project) -> Segmentation | None:
+    """The segmentation whose outcomes decide tracks: the first one with a tracks mapping."""
+    return next((s for s in project.segmentations if s.tracks), None)
+
+
+def _track_map(project: Project, seg: Segmentation) -> str:
+    levels = {t.id: t.level for t in project.tracks}
+    unknown = sorted({track for _, track in seg.tracks if track not in levels})
+    if unknown:
+        raise EngineError(
+            f"segmentation {seg.id!r} maps outcomes to tracks that no tracks/*.yaml defines: "
+            + ", ".join(repr(t) for t in unknown)
+        )
+    rows = [(outcome, track, levels[track]) for outcome, track in seg.tracks]
+    return literal_relation(
+        "track_map", [("outcome", "VARCHAR"), ("track_id", "VARCHAR"), ("level", "INTEGER")], rows
+    )
+
+
+def enrollment_sql(project: Project) -> str:
+    """The SELECT of every track stint as of ``$as_of`` (parameters ``$as_of``, ``$tz``)."""
+    seg = driving_segmentation(project)
+    if seg is None:
+        return literal_select(_COLUMNS, [])
+    transitions = ", ".join(f"'{s}'" for s in TRANSITION_SOURCES)
+    seg_id = exp.Literal.string(seg.id).sql(dialect="duckdb")
+    return f"""
+WITH rows_seen AS (
+  SELECT a.id, a.account_id, a.assigned_at, a.source, track_map.track_id, track_map.level
+  FROM assignments AS a
+  LEFT JOIN {_track_map(project, seg)} ON track_map.outcome = a.outcome
+  WHERE a.segmentation = {seg_id} AND a.assigned_at <= CAST($as_of AS TIMESTAMP)
+),
+ordered AS (
+  SELECT *,
+    row_number() OVER w AS n,
+    lag(track_id) OVER w AS prev_track
+  FROM rows_seen
+  WINDOW w AS (PARTITION BY account_id ORDER BY assigned_at, id)
+),
+changes AS (
+  SELECT *,
+    lead(assigned_at) OVER (PARTITION BY account_id ORDER BY assigned_at, id) AS next_at
+  FROM ordered
+  WHERE n = 1 OR track_id IS DISTINCT FROM prev_track
+)
+SELECT
+  c.account_id,
+  c.track_id,
+  c.level,
+  CASE WHEN c.n = 1 THEN coalesce(b.closed_won_at, c.assigned_at)
+    ELSE c.assigned_at END AS started_at,
+  c.next_at AS ended_at,
+  CASE WHEN c.source IN ({transitions}) THEN c.source ELSE 'assignment' END AS source,
+  coalesce(b.timezone, $tz) AS timezone
+FROM changes AS c
+JOIN accounts_as_of(CAST($as_of AS TIMESTAMP)) AS b ON b.id = c.account_id
+WHERE c.track_id IS NOT NULL
+"""
+
+
+def materialise_enrollments(
+    con: duckdb.DuckDBPyConnection, project: Project, as_of: datetime
+) -> int:
+    """(Re)build the temporary table ``track_enrollments`` as of ``as_of``; its row count."""
+    params = {"as_of": utc_naive(as_of), "tz": project.timezone}
+    sql = enrollment_sql(project)
+    if driving_segmentation(project) is None:
+        con.execute(f"CREATE OR REPLACE TEMP TABLE {ENROLLMENT_TABLE} AS {sql}")
+    else:
+        con.execute(f"CREATE OR REPLACE TEMP TABLE {ENROLLMENT_TABLE} AS {sql}", params)
+    row = con.execute(f"SELECT count(*) FROM {ENROLLMENT_TABLE}").fetchone()
+    return int(row[0]) if row else 0

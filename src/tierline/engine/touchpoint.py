@@ -1,0 +1,451 @@
+"""Touchpoint schedules: every track's scheduled touches, as action candidates, in one query.
+
+Inputs on the connection (built by :mod:`tierline.engine.milestone`, or crafted by tests):
+
+- ``track_enrollments`` (``account_id, track_id, started_at, ended_at, timezone``): only
+  the *current* stint (``ended_at IS NULL``) of an account is scheduled; earlier stints count
+  only to number a re-entered track's episodes;
+- ``milestone_progress`` (``account_id, track_id, milestone_id, reached_at``): when each
+  milestone of the current track was reached (NULL: not yet; only ``reached_at <= as_of``
+  counts).
+
+Semantics (times naive UTC; offsets in the stint's ``timezone``, else the project's; see
+:mod:`tierline.engine.calendar` for hours / days / weeks / business days):
+
+- a one-off touch (``due``) is due ``due`` after its anchor; a repeating one (``every``) is
+  due at ``anchor + k·every`` for k = 1, 2, … (each occurrence counted from the anchor, so
+  business days and DST never drift), at most ``max_occurrences`` (60) of them;
+- the anchor is the stint start, or (``after: <touchpoint>``) the due time of that one-off
+  touchpoint; a touch counted from one that is cancelled (``unless``) is not scheduled;
+- ``for_`` keeps occurrences due at or before ``anchor + for_``; ``until`` drops those due
+  at or after the moment ``all milestones`` were done (the latest reached_at, once every
+  milestone of the track is reached) or the named milestone was reached;
+- ``unless`` cancels an occurrence when every listed milestone was reached at or before
+  its due time (the row stays in the schedule with ``cancelled = true``).
+
+``episode`` is the occurrence number (``"1"``, ``"2"``, …), or ``"s<k>-<n>"`` on the
+account's k-th stint (k ≥ 2) on the same track, so a re-entered track schedules anew while
+re-runs produce the same episodes. ``rule`` is ``touchpoint:<track>/<touchpoint>``;
+``payload`` a JSON object with ``track``, ``touchpoint``, ``to``, ``template`` / ``text`` /
+``channel`` (when set) and ``optional``.
+
+All tracks and touchpoints are scheduled by ONE statement: an inline table of touchpoint
+definitions joined to the stints, occurrences unnested from ``range()`` (sized by how many
+steps fit before ``as_of``, plus the next ones), and one CTE level per ``after:`` depth.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime
+
+import duckdb
+from sqlglot import exp
+
+from tierline.engine.calendar import shift, step_days, to_local, unknown_zones
+from tierline.engine.enrollment import ENROLLMENT_TABLE, Cell, literal_relation
+from tierline.engine.milestone import PROGRESS_TABLE
+from tierline.engine.state import utc_naive
+from tierline.errors import EngineError
+from tierline.policy.model import Project
+from tierline.policy.track import Touchpoint, Track
+
+__all__ = [
+    "CANDIDATES_TABLE",
+    "CANDIDATE_COLUMNS",
+    "MAX_OCCURRENCES",
+    "SCHEDULE_TABLE",
+    "UPCOMING_TABLE",
+    "TouchpointRun",
+    "candidate_select",
+    "candidate_sql",
+    "materialise_touchpoints",
+    "schedule_sql",
+    "touchpoint_depths",
+    "touchpoint_rule",
+    "upcoming_select",
+    "upcoming_sql",
+]
+
+SCHEDULE_TABLE = "touchpoint_schedule"
+CANDIDATES_TABLE = "touchpoint_candidates"
+UPCOMING_TABLE = "next_touchpoints"
+MAX_OCCURRENCES = 60
+# The ``until`` word for "when every milestone of the track is done" (the track model's value).
+ALL_MILESTONES = "all milestones"
+CANDIDATE_COLUMNS: tuple[str, ...] = ("rule", "account_id", "episode", "kind", "due_at", "payload")
+
+_AS_OF = "CAST($as_of AS TIMESTAMP)"
+
+_DEF_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("tp_no", "INTEGER"),
+    ("track_id", "VARCHAR"),
+    ("touchpoint_id", "VARCHAR"),
+    ("depth", "INTEGER"),
+    ("after_no", "INTEGER"),
+    ("due_amount", "INTEGER"),
+    ("due_unit", "VARCHAR"),
+    ("every_amount", "INTEGER"),
+    ("every_unit", "VARCHAR"),
+    ("for_amount", "INTEGER"),
+    ("for_unit", "VARCHAR"),
+    ("until_kind", "VARCHAR"),
+    ("until_milestone", "VARCHAR"),
+    ("rule", "VARCHAR"),
+    ("kind", "VARCHAR"),
+    ("payload", "VARCHAR"),
+    ("optional", "BOOLEAN"),
+)
+_UNLESS_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("tp_no", "INTEGER"),
+    ("track_id", "VARCHAR"),
+    ("milestone_id", "VARCHAR"),
+)
+_TRACK_COLUMNS: tuple[tuple[str, str], ...] = (("track_id", "VARCHAR"), ("milestones", "INTEGER"))
+
+# The per-account columns every level of the schedule carries along (the static ones, such as
+# the payload, are joined back from ``defs`` at the end, so the occurrence series stays narrow).
+_PLAN = "account_id, tp_no, zone, ordinal, until_at, unless_at"
+
+
+@dataclass(frozen=True)
+class TouchpointRun:
+    """What one :func:`materialise_touchpoints` call built: row counts of its three tables."""
+
+    as_of: datetime
+    scheduled: int
+    candidates: int
+    upcoming: int
+
+
+def touchpoint_rule(track: Track, touchpoint: Touchpoint) -> str:
+    """The candidate ``rule`` of a touchpoint: ``touchpoint:<track>/<touchpoint>``."""
+    return f"touchpoint:{track.id}/{touchpoint.id}"
+
+
+def touchpoint_depths(track: Track) -> dict[str, int]:
+    """How many ``after:`` links separate each touchpoint from the start (0: the start).
+
+    Raises EngineError for an ``after:`` naming no touchpoint of the track, or a cycle.
+    """
+    by_id = {t.id: t for t in track.touchpoints}
+    depths: dict[str, int] = {}
+    for tp in track.touchpoints:
+        chain: list[str] = []
+        current = tp
+        while current.after != "start" and current.id not in depths:
+            if current.id in chain:
+                loop = " → ".join([*chain, current.id])
+                raise EngineError(f"track {track.id!r}: touchpoints form a cycle: {loop}")
+            chain.append(current.id)
+            anchor = by_id.get(current.after)
+            if anchor is None:
+                raise EngineError(
+                    f"track {track.id!r}: touchpoint {current.id!r} is after "
+                    f"{current.after!r}, which is no touchpoint of the track"
+                )
+            current = anchor
+        depth = depths.get(current.id, 0)
+        for tid in reversed(chain):
+            depth += 1
+            depths[tid] = depth
+        depths.setdefault(current.id, 0)
+    return depths
+
+
+def _payload(track: Track, tp: Touchpoint) -> str:
+    body: dict[str, object] = {"track": track.id, "touchpoint": tp.id, "to": tp.action.to}
+    for key in ("template", "text", "channel"):
+        value = getattr(tp.action, key)
+        if value is not None:
+            body[key] = value
+    body["optional"] = tp.optional
+    return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def _definitions(tracks: tuple[Track, ...]) -> tuple[list[list[Cell]], list[list[Cell]], int]:
+    rows: list[list[Cell]] = []
+    unless: list[list[Cell]] = []
+    numbers: dict[tuple[str, str], int] = {}
+    for track in tracks:
+        for tp in track.touchpoints:
+            numbers[(track.id, tp.id)] = len(numbers)
+    max_depth = 0
+    for track in tracks:
+        depths = touchpoint_depths(track)
+        for tp in track.touchpoints:
+            no = numbers[(track.id, tp.id)]
+            max_depth = max(max_depth, depths[tp.id])
+            if tp.until is None:
+                until_kind, until_milestone = None, None
+            elif tp.until.strip().lower() == ALL_MILESTONES:
+                until_kind, until_milestone = "all", None
+            else:
+                until_kind, until_milestone = "milestone", tp.until
+            rows.append(
+                [
+                    no,
+                    track.id,
+                    tp.id,
+                    depths[tp.id],
+                    None if tp.after == "start" else numbers[(track.id, tp.after)],
+                    tp.due.amount if tp.due else None,
+                    tp.due.unit if tp.due else None,
+                    tp.every.amount if tp.every else None,
+                    tp.every.unit if tp.every else None,
+                    tp.for_.amount if tp.for_ else None,
+                    tp.for_.unit if tp.for_ else None,
+                    until_kind,
+                    until_milestone,
+                    touchpoint_rule(track, tp),
+                    tp.action.kind,
+                    _payload(track, tp),
+                    tp.optional,
+                ]
+            )
+            unless.extend([no, track.id, mid] for mid in dict.fromkeys(tp.unless))
+            if tp.due is None and tp.every is None:
+                raise EngineError(
+                    f"track {track.id!r}: touchpoint {tp.id!r} has neither `due` nor `every`"
+                )
+            named = {m.id for m in track.milestones}
+            unknown = [m for m in (*tp.unless, until_milestone) if m and m not in named]
+            if unknown:
+                raise EngineError(
+                    f"track {track.id!r}: touchpoint {tp.id!r} names unknown milestone(s) "
+                    + ", ".join(repr(m) for m in unknown)
+                )
+            if tp.every is not None and tp.every.amount <= 0:
+                raise EngineError(
+                    f"track {track.id!r}: touchpoint {tp.id!r} repeats every {tp.every}"
+                )
+    return rows, unless, max_depth
+
+
+def _sql(e: exp.Expression) -> str:
+    return str(e.sql(dialect="duckdb"))
+
+
+def _col(name: str) -> exp.Expression:
+    return exp.column(name)
+
+
+def _level(depth: int, max_occurrences: int) -> str:
+    """The CTEs of one ``after:`` depth: anchors, the occurrence series, due times."""
+    cols = ", ".join(f"p.{c.strip()}" for c in _PLAN.split(","))
+    if depth == 0:
+        source, anchor = "plan AS p", "p.started_at"
+    else:
+        source = (
+            f"plan AS p JOIN occ_{depth - 1} AS o ON o.account_id = p.account_id "
+            "AND o.tp_no = p.after_no AND o.occurrence = 1 AND NOT o.cancelled"
+        )
+        anchor = "o.due_at"
+    zone = _col("zone")
+    base_at = _sql(shift(_col("anchor_at"), _col("due_amount"), _col("due_unit"), zone))
+    window_end = _sql(shift(_col("anchor_at"), _col("for_amount"), _col("for_unit"), zone))
+    step = _sql(step_days(_col("every_amount"), _col("every_unit")))
+    # occurrences needed: those up to the earliest of as_of, the for-window and the until
+    # moment, plus the next ones (a DST change moves a step by an hour at most)
+    horizon = f"least({_AS_OF}, window_end, until_at)"
+    steps = f"CAST(floor(greatest(epoch({horizon} - base_at), 0) / 86400.0 / {step}) AS BIGINT)"
+    multiple = exp.Mul(
+        this=exp.paren(exp.Sub(this=_col("occurrence"), expression=_col("first_step"))),
+        expression=_col("every_amount"),
+    )
+    due_at = _sql(shift(_col("base_at"), multiple, _col("every_unit"), zone, local="base_local"))
+    return f"""
+anchor_{depth} AS (
+  SELECT {cols}, {anchor} AS anchor_at, d.due_amount, d.due_unit, d.every_amount,
+    d.every_unit, d.for_amount, d.for_unit
+  FROM {source} JOIN defs AS d ON d.tp_no = p.tp_no
+  WHERE p.depth = {depth}
+),
+base_{depth} AS MATERIALIZED (
+  SELECT {_PLAN}, every_amount, every_unit,
+    CASE WHEN due_amount IS NULL THEN 0 ELSE 1 END AS first_step,
+    CASE WHEN due_amount IS NULL THEN anchor_at ELSE {base_at} END AS base_at,
+    CASE WHEN for_amount IS NULL THEN NULL ELSE {window_end} END AS window_end
+  FROM anchor_{depth}
+),
+series_{depth} AS (
+  SELECT *, {_sql(to_local(_col("base_at"), zone))} AS base_local,
+    unnest(range(1, CASE WHEN every_amount IS NULL THEN 1
+      ELSE least({max_occurrences}, {steps} + 3) END + 1)) AS occurrence
+  FROM base_{depth}
+),
+due_{depth} AS MATERIALIZED (
+  SELECT account_id, tp_no, ordinal, until_at, unless_at, window_end, occurrence,
+    CASE WHEN every_amount IS NULL THEN base_at ELSE {due_at} END AS due_at
+  FROM series_{depth}
+),
+occ_{depth} AS (
+  SELECT account_id, tp_no, ordinal, occurrence, due_at,
+    coalesce(unless_at <= due_at, false) AS cancelled
+  FROM due_{depth}
+  WHERE (window_end IS NULL OR due_at <= window_end)
+    AND (until_at IS NULL OR due_at < until_at)
+)"""
+
+
+def schedule_sql(project: Project, max_occurrences: int = MAX_OCCURRENCES) -> str:
+    """The SELECT of every scheduled touch of every current stint (parameter ``$as_of``).
+
+    Columns: ``account_id, track_id, touchpoint_id, rule, episode, occurrence, kind, due_at,
+    payload, optional, cancelled``; occurrences due after ``as_of`` are included (all those
+    the series reaches, at least the next one while the cap allows).
+    """
+    if max_occurrences < 1:
+        raise EngineError(f"max_occurrences must be at least 1, not {max_occurrences}")
+    rows, unless, max_depth = _definitions(project.tracks)
+    defs = literal_relation("d", _DEF_COLUMNS, rows)
+    unless_defs = literal_relation("u", _UNLESS_COLUMNS, unless)
+    track_defs = literal_relation(
+        "t", _TRACK_COLUMNS, [[t.id, len(t.milestones)] for t in project.tracks]
+    )
+    tz = _sql(exp.Literal.string(project.timezone))
+    levels = ",".join(_level(d, max_occurrences) for d in range(max_depth + 1))
+    union = "\n  UNION ALL ".join(f"SELECT * FROM occ_{d}" for d in range(max_depth + 1))
+    return f"""
+WITH defs AS (SELECT * FROM {defs}),
+unless_defs AS (SELECT * FROM {unless_defs}),
+track_defs AS (SELECT * FROM {track_defs}),
+stints AS (
+  SELECT account_id, track_id, started_at, coalesce(timezone, {tz}) AS zone, ordinal
+  FROM (
+    SELECT account_id, track_id, started_at, ended_at, timezone,
+      row_number() OVER (PARTITION BY account_id, track_id ORDER BY started_at) AS ordinal
+    FROM {ENROLLMENT_TABLE}
+  )
+  WHERE ended_at IS NULL
+),
+reach AS (
+  SELECT p.account_id, p.milestone_id, min(p.reached_at) AS reached_at
+  FROM {PROGRESS_TABLE} AS p
+  JOIN stints AS s ON s.account_id = p.account_id AND s.track_id = p.track_id
+  WHERE p.reached_at IS NOT NULL AND p.reached_at <= {_AS_OF}
+  GROUP BY p.account_id, p.milestone_id
+),
+done AS (
+  SELECT s.account_id,
+    CASE WHEN count(r.reached_at) >= any_value(t.milestones) AND any_value(t.milestones) > 0
+      THEN max(r.reached_at) END AS all_done_at
+  FROM stints AS s
+  JOIN track_defs AS t ON t.track_id = s.track_id
+  LEFT JOIN reach AS r ON r.account_id = s.account_id
+  GROUP BY s.account_id
+),
+unless_hit AS (
+  SELECT s.account_id, u.tp_no,
+    CASE WHEN count(r.reached_at) = count(*) THEN max(r.reached_at) END AS unless_at
+  FROM stints AS s
+  JOIN unless_defs AS u ON u.track_id = s.track_id
+  LEFT JOIN reach AS r ON r.account_id = s.account_id AND r.milestone_id = u.milestone_id
+  GROUP BY s.account_id, u.tp_no
+),
+plan AS (
+  SELECT s.account_id, s.zone, s.ordinal, s.started_at, d.tp_no, d.depth, d.after_no,
+    CASE d.until_kind WHEN 'all' THEN dn.all_done_at WHEN 'milestone' THEN ru.reached_at
+      END AS until_at,
+    uh.unless_at
+  FROM stints AS s
+  JOIN defs AS d ON d.track_id = s.track_id
+  LEFT JOIN done AS dn ON dn.account_id = s.account_id
+  LEFT JOIN reach AS ru ON ru.account_id = s.account_id AND ru.milestone_id = d.until_milestone
+  LEFT JOIN unless_hit AS uh ON uh.account_id = s.account_id AND uh.tp_no = d.tp_no
+),{levels},
+occurrences AS (
+  {union}
+)
+SELECT o.account_id, d.track_id, d.touchpoint_id, d.rule,
+  CASE WHEN o.ordinal = 1 THEN CAST(o.occurrence AS VARCHAR)
+    ELSE 's' || o.ordinal || '-' || o.occurrence END AS episode,
+  CAST(o.occurrence AS INTEGER) AS occurrence, d.kind, o.due_at, d.payload, d.optional,
+  o.cancelled
+FROM occurrences AS o
+JOIN defs AS d ON d.tp_no = o.tp_no
+"""
+
+
+def candidate_select(source: str) -> str:
+    """The action candidates in a schedule relation ``source``: due by ``$as_of``, live."""
+    columns = ", ".join(CANDIDATE_COLUMNS)
+    return f"SELECT {columns} FROM {source} WHERE due_at <= {_AS_OF} AND NOT cancelled"
+
+
+def upcoming_select(source: str) -> str:
+    """The next live occurrence of each (account, touchpoint) due after ``$as_of``."""
+    return f"""
+SELECT account_id, track_id, touchpoint_id, rule, episode, occurrence, kind, due_at,
+  payload, optional
+FROM {source}
+WHERE due_at > {_AS_OF} AND NOT cancelled
+QUALIFY row_number() OVER (PARTITION BY account_id, rule ORDER BY due_at, occurrence) = 1
+"""
+
+
+def candidate_sql(project: Project, max_occurrences: int = MAX_OCCURRENCES) -> str:
+    """The touchpoint action candidates as one SELECT (parameter ``$as_of``)."""
+    return candidate_select(f"({schedule_sql(project, max_occurrences)}) AS schedule")
+
+
+def upcoming_sql(project: Project, max_occurrences: int = MAX_OCCURRENCES) -> str:
+    """The next touchpoints (one per account and touchpoint) as one SELECT (``$as_of``)."""
+    return upcoming_select(f"({schedule_sql(project, max_occurrences)}) AS schedule")
+
+
+def _relations(con: duckdb.DuckDBPyConnection) -> set[str]:
+    rows = con.execute(
+        "SELECT table_name FROM duckdb_tables() UNION ALL SELECT view_name FROM duckdb_views()"
+    ).fetchall()
+    return {str(row[0]) for row in rows}
+
+
+def _count(con: duckdb.DuckDBPyConnection, table: str) -> int:
+    row = con.execute(f"SELECT count(*) FROM {table}").fetchone()
+    return int(row[0]) if row else 0
+
+
+def materialise_touchpoints(
+    con: duckdb.DuckDBPyConnection,
+    project: Project,
+    as_of: datetime,
+    max_occurrences: int = MAX_OCCURRENCES,
+) -> TouchpointRun:
+    """Rebuild ``touchpoint_schedule``, ``touchpoint_candidates`` and ``next_touchpoints``.
+
+    Needs ``track_enrollments`` and ``milestone_progress`` on ``con`` as of the same time
+    (:func:`tierline.engine.milestone.milestone_progress` builds both).
+    """
+    missing = [t for t in (ENROLLMENT_TABLE, PROGRESS_TABLE) if t not in _relations(con)]
+    if missing:
+        raise EngineError(
+            "touchpoints need " + " and ".join(missing) + "; compute milestone progress first"
+        )
+    tz = _sql(exp.Literal.string(project.timezone))
+    bad = unknown_zones(
+        con, f"SELECT coalesce(timezone, {tz}) FROM {ENROLLMENT_TABLE} WHERE ended_at IS NULL"
+    )
+    if bad:
+        raise EngineError("unknown time zone(s): " + ", ".join(repr(z) for z in bad))
+    params = {"as_of": utc_naive(as_of)}
+    con.execute(
+        f"CREATE OR REPLACE TEMP TABLE {SCHEDULE_TABLE} AS "
+        f"{schedule_sql(project, max_occurrences)} ORDER BY account_id, rule, occurrence",
+        params,
+    )
+    con.execute(
+        f"CREATE OR REPLACE TEMP TABLE {CANDIDATES_TABLE} AS {candidate_select(SCHEDULE_TABLE)}",
+        params,
+    )
+    con.execute(
+        f"CREATE OR REPLACE TEMP TABLE {UPCOMING_TABLE} AS {upcoming_select(SCHEDULE_TABLE)}",
+        params,
+    )
+    return TouchpointRun(
+        as_of=utc_naive(as_of),
+        scheduled=_count(con, SCHEDULE_TABLE),
+        candidates=_count(con, CANDIDATES_TABLE),
+        upcoming=_count(con, UPCOMING_TABLE),
+    )
