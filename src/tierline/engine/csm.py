@@ -282,6 +282,18 @@ _SLOT_ORDER: dict[Strategy, str] = {
 }
 
 
+# No CSM ever needs more slots than these (they matter when some capacity is unbounded):
+# least_accounts never fills past (the unbounded CSMs' load + the demand) / their number + 1,
+# and a rotation needs at most ceil(demand / unbounded CSMs) rounds.
+_SLOT_BOUND: dict[Strategy, str] = {
+    "least_accounts": "CASE WHEN unbounded > 0 "
+    "THEN (unbounded_load + wanted) // unbounded + 1 - load_accounts ELSE wanted END",
+    "least_arr": "wanted",
+    "round_robin": "CASE WHEN unbounded > 0 THEN (wanted + unbounded - 1) // unbounded "
+    "ELSE wanted END",
+}
+
+
 def _plan_sql(project: Project, policy: CsmAssignment, relation: str, prior: str) -> str:
     """Every account that needs a CSM and has none: its pool, and its CSM when it fits."""
     strategy = policy.strategy
@@ -311,6 +323,7 @@ needs AS (
       track_info.driver IN ('csm', 'professional_services')
       OR (c.source = 'auto_upgrade' AND coalesce(pt.assign_csm, false))
     )
+  QUALIFY row_number() OVER (PARTITION BY c.account_id ORDER BY c.started_at DESC) = 1
 ),
 routed AS (
   SELECT n.*, route_info.pool
@@ -329,11 +342,19 @@ demand AS (
   SELECT pool, count(*) AS wanted, avg(arr) AS mean_arr FROM routed
   WHERE pool IS NOT NULL GROUP BY pool
 ),
-slots AS (
-  SELECT s.*, d.mean_arr,
-    unnest(range(1, least(greatest(coalesce(s.capacity - s.load_accounts, d.wanted), 0),
-      d.wanted) + 1)) AS k
+staffed AS (
+  SELECT s.*, d.wanted, d.mean_arr,
+    count(*) FILTER (WHERE s.capacity IS NULL) OVER (PARTITION BY s.pool) AS unbounded,
+    CAST(sum(CASE WHEN s.capacity IS NULL THEN s.load_accounts ELSE 0 END)
+      OVER (PARTITION BY s.pool) AS BIGINT) AS unbounded_load
   FROM {STAFF_TABLE} AS s JOIN demand AS d USING (pool)
+),
+slots AS (
+  SELECT *,
+    unnest(range(1, least(
+      greatest(coalesce(capacity - load_accounts, wanted), 0), wanted, {_SLOT_BOUND[strategy]}
+    ) + 1)) AS k
+  FROM staffed
 ),
 ordered AS (
   SELECT *, row_number() OVER (PARTITION BY pool ORDER BY {_SLOT_ORDER[strategy]}) AS slot
