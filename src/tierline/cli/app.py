@@ -40,6 +40,9 @@ def _register() -> None:
     from tierline.cli import demo
 
     demo.register(app)
+    from tierline.cli import importer
+
+    importer.register(app)
 
 
 _register()

@@ -45,7 +45,7 @@ from tierline.diagnostics import suggest
 from tierline.errors import IngestError
 from tierline.ingest.kinds import ColumnSpec, KindSpec, kind_spec, normalise_name
 from tierline.ingest.presets import check_preset, plan_preset, quote
-from tierline.ingest.reader import JSON_COLUMN, FileFormat, read_file
+from tierline.ingest.reader import IS_JSON_OBJECT, JSON_COLUMN, FileFormat, read_file
 from tierline.ingest.rejects import rejects_path_for, sample_rejects, write_rejects
 from tierline.ingest.segment import is_segment, segment_events_sql, segment_people_sql
 from tierline.policy.model import FieldDef
@@ -241,7 +241,7 @@ def _run(
         written: Path | None = None
         if rejects is not None:
             if rejected:
-                write_rejects(con, rejects, originals)
+                write_rejects(con, rejects, originals, line=fmt == "jsonl" and not segment)
                 written = rejects
             elif rejects.exists():
                 rejects.unlink()
@@ -335,10 +335,15 @@ def _as_text(column: str, arrow_type: pa.DataType) -> str:
 
 
 def _expand_json(con: duckdb.DuckDBPyConnection) -> list[str]:
-    """Turn staged JSON lines into one text column per top-level key (first-seen order)."""
-    valid = "json_valid(json) AND json_type(json) = 'OBJECT'"
+    """Turn staged JSON lines into one text column per top-level key (first-seen order).
+
+    The line itself is kept as ``__line`` so that the reject report can show it.
+    """
+    valid = IS_JSON_OBJECT
+    # JSON functions get NULL for an invalid line (malformed JSON text is an error to them).
+    doc = f"CASE WHEN {valid} THEN json END"
     key_sets = con.execute(
-        f"SELECT json_keys(json) AS ks, min(__row) FROM _tl_raw WHERE {valid} "
+        f"SELECT json_keys({doc}) AS ks, min(__row) FROM _tl_raw WHERE {valid} "
         "GROUP BY ks ORDER BY 2"
     ).fetchall()
     keys: dict[str, None] = {}
@@ -346,13 +351,13 @@ def _expand_json(con: duckdb.DuckDBPyConnection) -> list[str]:
         keys.update(dict.fromkeys(key_set))
     columns = list(keys)
     extracts = "".join(
-        f", CASE WHEN {valid} THEN json_extract_string(json, "
-        f"'$.\"{k.replace(chr(39), chr(39) * 2)}\"') END AS {quote(k)}"
+        f", json_extract_string({doc}, '$.\"{k.replace(chr(39), chr(39) * 2)}\"') AS {quote(k)}"
         for k in columns
     )
     con.execute(
         "CREATE OR REPLACE TEMP TABLE _tl_raw AS SELECT __row, "
-        f"CASE WHEN NOT ({valid}) THEN {_INVALID_JSON} END AS __pre{extracts} FROM _tl_raw"
+        f"CASE WHEN NOT ({valid}) THEN {_INVALID_JSON} END AS __pre, json AS __line{extracts} "
+        "FROM _tl_raw"
     )
     return columns
 

@@ -19,7 +19,15 @@ import pyarrow.parquet as pa_parquet
 from tierline.diagnostics import suggest
 from tierline.errors import IngestError
 
-__all__ = ["FORMATS", "JSON_COLUMN", "FileFormat", "RawFile", "detect_format", "read_file"]
+__all__ = [
+    "FORMATS",
+    "IS_JSON_OBJECT",
+    "JSON_COLUMN",
+    "FileFormat",
+    "RawFile",
+    "detect_format",
+    "read_file",
+]
 
 FileFormat = Literal["csv", "parquet", "jsonl"]
 
@@ -33,6 +41,13 @@ FORMATS: dict[str, FileFormat] = {
 
 # The single column a JSON Lines file is read into: one JSON document per row.
 JSON_COLUMN = "json"
+
+# SQL: the staged line is a JSON object. DuckDB's AND does not short-circuit and json_type
+# raises on malformed text, so json_type only ever sees text that json_valid accepted.
+IS_JSON_OBJECT = (
+    f"coalesce(json_type(CASE WHEN json_valid({JSON_COLUMN}) THEN {JSON_COLUMN} END) "
+    "= 'OBJECT', false)"
+)
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,9 @@
 """The reject report: the rows that failed validation, with why, next to the input file.
 
 ``<file>.rejects.csv`` has the columns ``row`` (1-based data row number in the input),
-``reason`` (every failed check, ``; ``-separated) and then the row's original columns.
+``reason`` (every failed check, ``; ``-separated) and then the row's original columns; for
+JSON Lines, the original columns are the keys of the objects and ``line`` is the line itself
+(the only original a line that is not a JSON object has).
 """
 
 from __future__ import annotations
@@ -27,14 +29,24 @@ def rejects_path_for(path: Path) -> Path:
 
 
 def write_rejects(
-    con: duckdb.DuckDBPyConnection, path: Path, original_columns: Sequence[str]
+    con: duckdb.DuckDBPyConnection,
+    path: Path,
+    original_columns: Sequence[str],
+    *,
+    line: bool = False,
 ) -> None:
-    """Write the rejected rows of the staged import (``_tl_typed`` ⋈ ``_tl_raw``) as CSV."""
-    taken = {"row", "reason"}
-    originals = ", ".join(
+    """Write the rejected rows of the staged import (``_tl_typed`` ⋈ ``_tl_raw``) as CSV.
+
+    ``line``: add the staged JSON line (``_tl_raw.__line``) as the last column, ``line``.
+    """
+    taken = {"row", "reason", *(["line"] if line else [])}
+    selected = [
         f"r.{quote(c)} AS {quote(c if c not in taken else f'{c}_original')}"
         for c in original_columns
-    )
+    ]
+    if line:
+        selected.append('r.__line AS "line"')
+    originals = ", ".join(selected)
     select = (
         'SELECT t.__row AS "row", t.__reason AS reason'
         + (f", {originals}" if originals else "")

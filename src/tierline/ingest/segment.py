@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import duckdb
 
+from tierline.ingest.reader import IS_JSON_OBJECT
+
 __all__ = ["SEGMENT_TYPES", "is_segment", "segment_events_sql", "segment_people_sql"]
 
 # The Segment call types tierline reads (others are skipped).
 SEGMENT_TYPES = ("track", "page", "screen", "identify", "group", "alias")
 
-_CALLS = """
+_CALLS = f"""
 _tl_call AS (
   SELECT
     __row,
@@ -33,7 +35,7 @@ _tl_call AS (
     j
   FROM (
     SELECT __row,
-      CASE WHEN json_valid(json) AND json_type(json) = 'OBJECT' THEN json::JSON END AS j
+      CASE WHEN {IS_JSON_OBJECT} THEN json::JSON END AS j
     FROM _tl_raw
   )
 )"""
@@ -42,13 +44,12 @@ _tl_call AS (
 def is_segment(con: duckdb.DuckDBPyConnection) -> bool:
     """Whether the staged JSON lines look like Segment calls (a ``type`` Segment knows)."""
     types = ", ".join(f"'{t}'" for t in SEGMENT_TYPES)
-    row = con.execute(
-        f"""
-        SELECT count(*) FILTER (WHERE lower(json_extract_string(json, '$.type')) IN ({types}))
-        FROM _tl_raw WHERE json_valid(json) AND json_type(json) = 'OBJECT'
-        """
-    ).fetchone()
-    return bool(row and row[0])
+    # fetchall, not fetchone: an unfinished result blocks ``unregister`` on this connection.
+    call_type = f"lower(json_extract_string(CASE WHEN {IS_JSON_OBJECT} THEN json END, '$.type'))"
+    rows = con.execute(
+        f"SELECT count(*) FILTER (WHERE {call_type} IN ({types})) FROM _tl_raw"
+    ).fetchall()
+    return bool(rows and rows[0][0])
 
 
 def segment_events_sql() -> str:
