@@ -1,104 +1,195 @@
-"""Incremental (rollup) metrics equal a full scan on random books and random times."""
+"""Incremental (rollup) metrics equal a full scan: random books, times, windows, offsets.
+
+Each example: a first batch of events, a refresh up to a random watermark, a second batch
+received after it (with late events: old ``ts``), checks before and after refreshing again.
+"""
 
 from __future__ import annotations
 
-import random
+from collections.abc import Iterator
 from datetime import datetime, timedelta
+from pathlib import Path
 
 import duckdb
-from metrics_book import T0, add_event
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from metrics_book import add_event
 
-from tierline.engine.metrics import compute_metrics
-from tierline.engine.rollup import refresh_rollups, rollup_mark
-from tierline.policy.metrics import load_metrics_text
+from tierline.engine.metrics import metric_values, metrics_query
+from tierline.engine.rollup import ROLLUP_TABLES, refresh_rollups, rollup_state, usable_rollup
+from tierline.policy.metrics import MetricSet, load_metrics_text
+from tierline.store import Store
 
-METRICS = load_metrics_text(
-    """
-logins_7d:     {count: {event: login}, window: 7d}
-usage_30d:     {count: {}, window: 30d}
-usage_prev:    {count: {}, window: 30d, offset: 30d}
-hours_36:      {count: {}, window: 36h, offset: 5h}
-all_time:      {count: {event: [login, report_reviewed]}}
-pro_30d:       {count: {where: "properties->>'plan' = 'pro'"}, window: 30d}
-by_ts:         {count: {where: "hour(ts) < 12"}, window: 10d}
-users_30d:     {distinct_users: {}, window: 30d}
-users_all:     {distinct_users: {event: report_reviewed}}
-steps:         {distinct: {event: step_completed, value: "properties->>'step'"}, window: 20d}
-first_login:   {first: {event: login}}
-last_any:      {last: {}, window: 15d}
-latest_event:  {latest: {value: event}}
-step_sum:      {sum: {value: "CAST(properties->>'step' AS INTEGER)"}, window: 30d}
-change:        {expr: "(usage_30d - usage_prev) / usage_prev"}
-per_user:      {expr: "change * users_30d"}
-""",
-    known_fields=["seat_limit"],
-)
-EVENTS = ("login", "report_reviewed", "step_completed", "feature_used")
+T0 = datetime(2026, 3, 1)
+EVENTS = ("login", "report_reviewed", "step_completed")
+ACCOUNTS = ("a1", "a2", "a3", "ghost")
 
-
-def _random_events(con: duckdb.DuckDBPyConnection, rng: random.Random, start: int, n: int) -> None:
-    for i in range(start, start + n):
-        ts = T0 + timedelta(minutes=rng.randrange(0, 90 * 24 * 60))
-        received = ts + timedelta(minutes=rng.choice((0, 0, 5, 600, 3000)))
-        props: dict[str, object] = {"plan": rng.choice(("pro", "free")), "step": rng.randrange(4)}
-        add_event(
-            con,
-            f"m{i}",
-            rng.choice(("a1", "a2", "a3", "ghost")),
-            f"p{rng.randrange(5)}",
-            rng.choice(EVENTS),
-            ts,
-            props,
-            received,
-        )
+# Every kind and incremental mode; {w} / {o} are drawn per example.
+TEMPLATE = """
+logins:      {{count: {{event: login}}{w0}{o0}}}
+usage:       {{count: {{}}{w1}{o1}}}
+first_login: {{first: {{event: login}}{w2}}}
+last_any:    {{last: {{}}{w3}{o3}}}
+users:       {{distinct_users: {{}}{w4}{o4}}}
+users_all:   {{distinct_users: {{event: [report_reviewed, login]}}{o5}}}
+pro:         {{count: {{where: "properties->>'plan' = 'pro'"}}{w6}{o6}}}
+pro_users:   {{distinct_users: {{where: "properties->>'plan' = 'pro'"}}{w7}}}
+pro_first:   {{first: {{event: login, where: "properties->>'plan' = 'pro'"}}{w8}}}
+steps:       {{distinct: {{event: step_completed, value: "properties->>'step'"}}{w9}{o9}}}
+mornings:    {{count: {{where: "hour(ts) < 12"}}{w10}}}
+latest:      {{latest: {{value: event}}{w11}}}
+step_sum:    {{sum: {{value: "CAST(properties->>'step' AS INTEGER)"}}{w12}}}
+change:      {{expr: "(usage - logins) / logins"}}
+"""
+DURATIONS = st.sampled_from(["", "1d", "36h", "7d", "2w", "30d", "12h", "3h"])
+OFFSETS = st.sampled_from(["", "", "1d", "5h", "30d"])
 
 
-def _times(rng: random.Random, k: int) -> list[datetime]:
-    return [T0 + timedelta(minutes=rng.randrange(0, 100 * 24 * 60)) for _ in range(k)]
+@st.composite
+def metric_sets(draw: st.DrawFn) -> MetricSet:
+    """The template with a random window and offset for each metric."""
+    fill: dict[str, str] = {}
+    for i in range(13):
+        w, o = draw(DURATIONS), draw(OFFSETS)
+        fill[f"w{i}"] = f", window: {w}" if w else ""
+        fill[f"o{i}"] = f", offset: {o}" if o else ""
+    return load_metrics_text(TEMPLATE.format(**fill))
 
 
-def _check(con: duckdb.DuckDBPyConnection, rng: random.Random) -> int:
-    mark = rollup_mark(con)
-    checked = 0
-    for as_of in _times(rng, 6) + ([mark] if mark else []):
-        full = compute_metrics(con, METRICS, as_of, incremental=False)
-        inc = compute_metrics(con, METRICS, as_of, incremental=True)
-        assert inc == full, as_of
-        checked += 1
-    return checked
+MINUTE = st.integers(0, 60 * 24 * 60)
+PERSON = st.sampled_from(["p0", "p1", "p2", "p3", None])
+PROPS = st.fixed_dictionaries({"plan": st.sampled_from(["pro", "free"]), "step": st.integers(0, 3)})
+EVENT = st.tuples(st.sampled_from(ACCOUNTS), PERSON, st.sampled_from(EVENTS), MINUTE, PROPS)
+LAG = st.sampled_from([0, 0, 1, 60, 3 * 24 * 60])  # minutes between ts and received_at
+# as_of: minutes after T0, on midnights and off them
+AS_OF = st.one_of(st.integers(0, 75 * 24 * 60), st.integers(0, 75).map(lambda d: d * 24 * 60))
+
+Event = tuple[str, str | None, str, int, dict[str, object]]
 
 
-def test_incremental_equals_full_scan_on_random_books(
-    con: duckdb.DuckDBPyConnection,
+@pytest.fixture(scope="module")
+def store_con(tmp_path_factory: pytest.TempPathFactory) -> Iterator[duckdb.DuckDBPyConnection]:
+    store = Store.open(Path(tmp_path_factory.mktemp("inc")) / "book.duckdb")
+    store.con.execute(
+        "INSERT INTO account_versions (id, acv, closed_won_at, version, loaded_at, source) "
+        "VALUES ('a1', 1, '2026-01-01', 1, '2026-01-01', 't'), "
+        "('a2', 1, '2026-01-01', 1, '2026-01-01', 't'), "
+        "('a3', 1, '2026-01-01', 1, '2026-01-01', 't')"
+    )
+    yield store.con
+    store.close()
+
+
+def _reset(con: duckdb.DuckDBPyConnection) -> None:
+    con.execute("DELETE FROM events")
+    for table in (*ROLLUP_TABLES, "rollup_state"):
+        con.execute(f"DROP TABLE IF EXISTS {table}")
+
+
+def _add(
+    con: duckdb.DuckDBPyConnection, events: list[tuple[Event, int]], tag: str, floor: datetime
 ) -> None:
-    for seed in range(4):
-        rng = random.Random(seed)
-        con.execute("DELETE FROM events")
-        con.execute("DROP TABLE IF EXISTS event_rollup")
-        con.execute("DROP TABLE IF EXISTS rollup_mark")
-        _random_events(con, rng, 0, 150)
-        first = T0 + timedelta(days=rng.randrange(10, 60), hours=rng.randrange(24))
-        refresh_rollups(con, first)
-        assert _check(con, rng) >= 6
-        # more events arrive, into days already rolled up too (received after the mark:
-        # an event received at or before the watermark cannot arrive after it)
-        _random_events(con, rng, 1000, 100)
-        con.execute(
-            "DELETE FROM events WHERE message_id LIKE 'm1___' AND received_at <= ?", [first]
-        )
-        refresh_rollups(con, first + timedelta(days=rng.randrange(1, 30)))
-        assert _check(con, rng) >= 6
-        refresh_rollups(con, T0 + timedelta(days=200))
-        assert _check(con, rng) >= 6
+    """Insert events; received_at = max(ts + lag, floor + 1 minute + lag)."""
+    for i, ((account, person, name, minute, props), lag) in enumerate(events):
+        ts = T0 + timedelta(minutes=minute)
+        received = max(ts, floor + timedelta(minutes=1)) + timedelta(minutes=lag)
+        add_event(con, f"{tag}{i}", account, person or "", name, ts, props, received)
+    con.execute("UPDATE events SET person_id = NULL WHERE person_id = ''")
+
+
+def _check(con: duckdb.DuckDBPyConnection, metrics: MetricSet, times: list[int]) -> None:
+    state = rollup_state(con)
+    moments = [T0 + timedelta(minutes=m) for m in times]
+    if state is not None:
+        moments.append(state.mark)
+    for as_of in moments:
+        full = metric_values(con, metrics, as_of, incremental=False)
+        inc = metric_values(con, metrics, as_of, incremental=True)
+        assert inc == full, as_of
+        if state is not None and state.mark <= as_of:
+            assert "mark" in metrics_query(con, metrics, as_of)[1]  # rollups were read
+
+
+@settings(
+    max_examples=30,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(
+    metrics=metric_sets(),
+    first=st.lists(st.tuples(EVENT, LAG), max_size=40),
+    second=st.lists(st.tuples(EVENT, LAG), max_size=25),
+    mark1=st.integers(0, 60 * 24 * 60),
+    step=st.integers(0, 20 * 24 * 60),
+    times=st.lists(AS_OF, min_size=1, max_size=2),
+    with_project=st.booleans(),
+)
+def test_incremental_equals_full_scan(
+    store_con: duckdb.DuckDBPyConnection,
+    metrics: MetricSet,
+    first: list[tuple[Event, int]],
+    second: list[tuple[Event, int]],
+    mark1: int,
+    step: int,
+    times: list[int],
+    with_project: bool,
+) -> None:
+    con = store_con
+    _reset(con)
+    project = metrics if with_project else None
+    _add(con, first, "a", T0 - timedelta(days=1))
+    mark = T0 + timedelta(minutes=mark1)
+    refresh_rollups(con, project, through=mark)
+    _check(con, metrics, times)
+    # more events arrive after the watermark, many of them late (ts long before arrival)
+    _add(con, second, "b", mark)
+    _check(con, metrics, times)
+    refresh_rollups(con, project, through=mark + timedelta(minutes=step))
+    _check(con, metrics, times)
+    refresh_rollups(con, project)
+    _check(con, metrics, times)
 
 
 def test_refresh_reads_only_new_events(con: duckdb.DuckDBPyConnection) -> None:
-    add_event(con, "m1", "a1", "p1", "login", T0)
-    add_event(con, "m2", "a1", "p1", "login", T0 + timedelta(hours=1))
-    assert refresh_rollups(con, T0 + timedelta(hours=2)) == 1
-    assert refresh_rollups(con, T0 + timedelta(hours=2)) == 0
-    add_event(con, "m3", "a1", "p1", "login", T0 + timedelta(hours=3))
-    assert refresh_rollups(con, T0 + timedelta(hours=4)) == 1
-    rows = con.execute("SELECT sum(n), count(*) FROM event_rollup").fetchone()
-    assert rows == (3, 2)
-    assert rollup_mark(con) == T0 + timedelta(hours=4)
+    t = datetime(2026, 3, 1)
+    add_event(con, "m1", "a1", "p1", "login", t)
+    add_event(con, "m2", "a1", "p1", "login", t + timedelta(hours=1))
+    assert refresh_rollups(con, through=t + timedelta(hours=2)) == 2
+    assert refresh_rollups(con, through=t + timedelta(hours=2)) == 0
+    add_event(con, "m3", "a1", "p1", "login", t + timedelta(hours=3))
+    add_event(
+        con, "m4", "a1", "p2", "login", t - timedelta(days=3), received=t + timedelta(hours=3)
+    )
+    assert refresh_rollups(con) == 2  # through the latest received_at
+    state = rollup_state(con)
+    assert state is not None and state.mark == t + timedelta(hours=3) and state.rolled == 4
+    daily = con.execute(
+        "SELECT day, sum(n), count(*) FROM event_rollup_daily GROUP BY day ORDER BY day"
+    ).fetchall()
+    # rollup day d holds d < ts <= d + 1 day: m1 at midnight belongs to the day before
+    assert [(str(d), n, rows) for d, n, rows in daily] == [
+        ("2026-02-25", 1, 1),
+        ("2026-02-28", 1, 1),
+        ("2026-03-01", 2, 2),  # m2 (first refresh) and m3 (second): appended, not merged
+    ]
+    first = con.execute(
+        "SELECT person_id, min(first_ts) FROM event_person_first GROUP BY 1 ORDER BY 1"
+    ).fetchall()
+    assert first == [("p1", t), ("p2", t - timedelta(days=3))]
+
+
+def test_an_event_stored_below_the_watermark_rebuilds(con: duckdb.DuckDBPyConnection) -> None:
+    metrics = load_metrics_text("logins: {count: {event: login}}\n")
+    t = datetime(2026, 3, 1)
+    add_event(con, "m1", "a1", "p1", "login", t)
+    refresh_rollups(con, metrics, through=t + timedelta(days=1))
+    as_of = t + timedelta(days=2)
+    assert usable_rollup(con, as_of) is not None
+    # an import that carries an old received_at: the watermark no longer holds
+    add_event(con, "m2", "a1", "p1", "login", t, received=t + timedelta(hours=1))
+    assert usable_rollup(con, as_of) is None
+    assert metric_values(con, metrics, as_of)["a1"] == {"logins": 2}  # full scan
+    assert refresh_rollups(con, metrics, through=t + timedelta(days=1)) == 2  # rebuilt
+    assert usable_rollup(con, as_of) is not None
+    assert metric_values(con, metrics, as_of)["a1"] == {"logins": 2}

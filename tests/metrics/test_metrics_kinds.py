@@ -1,4 +1,7 @@
-"""Each metric kind on crafted events, with exact expected values (full scan and rollups)."""
+"""Each metric kind on crafted events, with exact expected values (full scan and rollups).
+
+Windows are ``(T - W - O, T - O]``: an event at exactly ``T`` is in, one at ``T - 30d`` out.
+"""
 
 from __future__ import annotations
 
@@ -9,35 +12,40 @@ import pytest
 from metrics_book import add_event
 
 from tierline.compile.metric import compile_metrics
-from tierline.engine.metrics import compute_metrics
+from tierline.engine.metrics import METRICS_TABLE, compute_metrics, metric_values, metrics_query
 from tierline.engine.rollup import refresh_rollups
 from tierline.policy.metrics import load_metrics_text
 
 T = datetime(2026, 3, 31, 12, 0)
 D = timedelta(days=1)
+S = timedelta(seconds=1)
 
 
 @pytest.fixture
 def book(con: duckdb.DuckDBPyConnection) -> duckdb.DuckDBPyConnection:
-    # Window 30d as of T is [T - 30d, T): T - 30d is inside, T itself is outside.
-    add_event(con, "e1", "a1", "p1", "login", T - 30 * D)  # exactly at the lower bound: in
-    add_event(con, "e2", "a1", "p1", "login", T - 30 * D - timedelta(seconds=1))  # out
+    add_event(con, "e1", "a1", "p1", "login", T - 30 * D)  # exactly at the lower bound: out
+    add_event(con, "e2", "a1", "p1", "login", T - 30 * D - S)  # out (in the previous period)
+    add_event(con, "e10", "a1", "p1", "login", T - 30 * D + S)  # just inside
     add_event(con, "e3", "a1", "p2", "login", T - D, {"plan": "pro"})
     add_event(con, "e4", "a1", "p3", "report_reviewed", T - 2 * D, {"plan": "free"})
-    add_event(con, "e5", "a1", "p1", "login", T)  # at T: not yet (next run)
-    add_event(con, "e6", "a1", "p4", "login", T - D, received=T + timedelta(minutes=1))  # unknown
+    add_event(con, "e5", "a1", "p1", "login", T)  # exactly at T: in
+    add_event(con, "e6", "a1", "p4", "login", T - D, received=T + S)  # not known at T
+    add_event(con, "e11", "a1", "p5", "login", T + S)  # after T
     add_event(con, "e7", "a2", "p9", "step_completed", T - 40 * D, {"step": 1})
     add_event(con, "e8", "a2", "p9", "step_completed", T - 35 * D, {"step": 2})
     add_event(con, "e9", "a2", "p8", "step_completed", T - 3 * D, {"step": 2})
+    add_event(con, "g1", "ghost", "p1", "login", T - D)  # no such account: no row
     con.execute(
         "INSERT INTO nps (id, account_id, person_id, score, responded_at) VALUES "
-        "('n1', 'a1', 'p1', 6, ?), ('n2', 'a1', 'p2', 9, ?), ('n3', 'a1', 'p2', 2, ?)",
-        [T - 20 * D, T - 5 * D, T + D],
+        "('n1', 'a1', 'p1', 6, ?), ('n2', 'a1', 'p2', 9, ?), ('n3', 'a1', 'p2', 2, ?), "
+        "('n4', 'a1', 'p3', 7, ?)",
+        [T - 20 * D, T - 5 * D, T + D, T],
     )
     con.execute(
         "INSERT INTO tickets (id, account_id, person_id, opened_at, priority) VALUES "
-        "('t1', 'a1', 'p1', ?, 'high'), ('t2', 'a1', 'p1', ?, 'low'), ('t3', 'a2', 'p9', ?, 'low')",
-        [T - 13 * D, T - 15 * D, T - D],
+        "('t1', 'a1', 'p1', ?, 'high'), ('t2', 'a1', 'p1', ?, 'low'), "
+        "('t3', 'a2', 'p9', ?, 'low'), ('t4', 'a1', 'p1', ?, 'low')",
+        [T - 13 * D, T - 15 * D, T - D, T - 14 * D],
     )
     con.execute(
         "INSERT INTO billing (id, account_id, kind, ts, amount) VALUES "
@@ -53,6 +61,7 @@ usage_30d:    {count: {}, window: 30d}
 usage_prev:   {count: {}, window: 30d, offset: 30d}
 pro_logins:   {count: {event: login, where: "properties->>'plan' = 'pro'"}, window: 30d}
 users_30d:    {distinct_users: {}, window: 30d}
+users_ever:   {distinct_users: {event: login}}
 steps:        {distinct: {event: step_completed, value: "properties->>'step'"}}
 first_login:  {first: {event: login}}
 last_any:     {last: {}}
@@ -68,22 +77,23 @@ change_pct:   {expr: "change * 100"}
 
 EXPECTED: dict[str, dict[str, object]] = {
     "a1": {
-        "logins_30d": 2,
-        "usage_30d": 3,
-        "usage_prev": 1,
+        "logins_30d": 3,  # e10, e3, e5
+        "usage_30d": 4,  # + e4
+        "usage_prev": 2,  # (T - 60d, T - 30d]: e1 (upper bound inclusive), e2
         "pro_logins": 1,
         "users_30d": 3,
+        "users_ever": 2,  # p1, p2; e6 (p4) was received after T, e11 (p5) is after T
         "steps": 0,
-        "first_login": T - 30 * D - timedelta(seconds=1),
-        "last_any": T - D,
-        "last_nps": 9,
-        "tickets_14d": 1,
+        "first_login": T - 30 * D - S,
+        "last_any": T,
+        "last_nps": 7,  # n4 at exactly T; n3 is after T
+        "tickets_14d": 1,  # t1; t4 at exactly T - 14d is out
         "high_tickets": 1,
         "last_billing": None,
         "failed_sum": None,
         "seat_use": 0.3,
-        "change": 2.0,
-        "change_pct": 200.0,
+        "change": 1.0,
+        "change_pct": 100.0,
     },
     "a2": {
         "logins_30d": 0,
@@ -91,6 +101,7 @@ EXPECTED: dict[str, dict[str, object]] = {
         "usage_prev": 2,
         "pro_logins": 0,
         "users_30d": 1,
+        "users_ever": 0,
         "steps": 2,
         "first_login": None,
         "last_any": T - 3 * D,
@@ -103,12 +114,13 @@ EXPECTED: dict[str, dict[str, object]] = {
         "change": -0.5,
         "change_pct": -50.0,
     },
-    "a3": {
+    "a3": {  # no events at all
         "logins_30d": 0,
         "usage_30d": 0,
         "usage_prev": 0,
         "pro_logins": 0,
         "users_30d": 0,
+        "users_ever": 0,
         "steps": 0,
         "first_login": None,
         "last_any": None,
@@ -122,56 +134,83 @@ EXPECTED: dict[str, dict[str, object]] = {
         "change_pct": None,
     },
 }
+METRICS = load_metrics_text(SPEC, known_fields=["seat_limit"])
 
 
 def test_every_kind_full_scan(book: duckdb.DuckDBPyConnection) -> None:
-    metrics = load_metrics_text(SPEC, known_fields=["seat_limit"])
-    assert compute_metrics(book, metrics, T, incremental=False) == EXPECTED
+    assert metric_values(book, METRICS, T, incremental=False) == EXPECTED
 
 
-@pytest.mark.parametrize("mark_days", [31, 10, 1, 0])
-def test_every_kind_from_rollups(book: duckdb.DuckDBPyConnection, mark_days: int) -> None:
-    metrics = load_metrics_text(SPEC, known_fields=["seat_limit"])
-    refresh_rollups(book, T - mark_days * D)
-    assert compute_metrics(book, metrics, T, incremental=True) == EXPECTED
+def test_compute_metrics_writes_the_account_metrics_table(
+    book: duckdb.DuckDBPyConnection,
+) -> None:
+    assert compute_metrics(book, METRICS, T) == METRICS_TABLE
+    cur = book.execute(f"SELECT * FROM {METRICS_TABLE} ORDER BY account_id")
+    assert [d[0] for d in cur.description] == ["account_id", *METRICS.names]
+    assert [r[0] for r in cur.fetchall()] == ["a1", "a2", "a3"]
+
+
+@pytest.mark.parametrize(
+    "mark",
+    [T - 31 * D, T - 10 * D, T - D, T - D + timedelta(hours=12), T],
+    ids=["31d", "10d", "1d", "midnight", "at-T"],
+)
+@pytest.mark.parametrize("with_project", [True, False], ids=["specs", "no-specs"])
+def test_every_kind_from_rollups(
+    book: duckdb.DuckDBPyConnection, mark: datetime, with_project: bool
+) -> None:
+    refresh_rollups(book, METRICS if with_project else None, through=mark)
+    sql, params = metrics_query(book, METRICS, T)
+    assert params["mark"] == mark
+    assert "event_rollup_daily" in sql and "event_person_daily" in sql
+    assert "event_person_first" in sql
+    assert ("metric_rollup_daily" in sql) is with_project
+    assert metric_values(book, METRICS, T) == EXPECTED
 
 
 def test_rollup_later_than_as_of_falls_back_to_full_scan(
     book: duckdb.DuckDBPyConnection,
 ) -> None:
-    metrics = load_metrics_text(SPEC, known_fields=["seat_limit"])
-    refresh_rollups(book, T + 5 * D)
-    assert compute_metrics(book, metrics, T, incremental=True) == EXPECTED
+    refresh_rollups(book, METRICS, through=T + 5 * D)
+    sql, params = metrics_query(book, METRICS, T)
+    assert "mark" not in params and "event_rollup_daily" not in sql
+    assert metric_values(book, METRICS, T) == EXPECTED
 
 
 def test_offset_period_and_as_of_in_fragments(book: duckdb.DuckDBPyConnection) -> None:
     metrics = load_metrics_text(
         """
-week_ago:   {count: {}, window: 7d, offset: 7d}
-recent:     {count: {where: "ts >= as_of - INTERVAL 36 HOUR"}}
+week_ago:   {count: {}, window: 7d, offset: 2d}
+recent:     {count: {where: "ts > as_of - INTERVAL 36 HOUR"}}
 days_since: {expr: "date_diff('day', last_seen, as_of)"}
-last_seen:  {last: {}}
+last_seen:  {last: {}, offset: 1h}
 """
     )
-    got = compute_metrics(book, metrics, T, incremental=False)
-    # [T - 14d, T - 7d): e9 at T - 3d is too recent, e4 at T - 2d too; nothing for a1
-    assert got["a1"]["week_ago"] == 0
-    assert got["a2"]["week_ago"] == 0
-    assert got["a1"]["recent"] == 1  # e3 at T - 1d; e6 was received after T
-    assert got["a1"]["days_since"] == 1
-    assert got["a2"]["days_since"] == 3
+    for incremental in (False, True):
+        if incremental:
+            refresh_rollups(book, metrics, through=T - 2 * D)
+        got = metric_values(book, metrics, T, incremental=incremental)
+        # (T - 9d, T - 2d]: e4 at exactly T - 2d is in, e9 at T - 3d too, e3 at T - 1d not
+        assert (got["a1"]["week_ago"], got["a2"]["week_ago"]) == (1, 1)
+        assert got["a1"]["recent"] == 2  # e3 at T - 1d and e5 at T; e6 was received after T
+        assert got["a1"]["days_since"] == 1  # last at or before T - 1h: e3 at T - 1d
+        assert got["a2"]["days_since"] == 3
 
 
 def test_one_grouped_scan_per_source() -> None:
-    metrics = load_metrics_text(SPEC, known_fields=["seat_limit"])
-    sql = compile_metrics(metrics, ["seat_limit"])
-    assert sql.count("FROM events") == 1
-    assert sql.count("FROM tickets") == 1
-    assert sql.count("FROM nps") == 1
-    assert sql.count("FROM billing") == 1
-    incremental = compile_metrics(metrics, ["seat_limit"], incremental=True)
-    assert incremental.count("FROM events") == 1
-    assert incremental.count("FROM event_rollup") == 1
+    sql = compile_metrics(METRICS)
+    for table in ("events", "tickets", "nps", "billing"):
+        assert sql.count(f"FROM {table}") == 1
+    assert sql.count("GROUP BY") == 4
+    incremental = compile_metrics(METRICS, incremental=True, specs=("nosuch",))
+    # raw events: one range scan of the new rows, one of the old rows at window edges
+    assert incremental.count("FROM events") == 2
+    assert incremental.count("FROM event_rollup_daily") == 1  # logins, usage, first, last
+    assert incremental.count("FROM event_person_daily") == 1  # users_30d
+    assert incremental.count("FROM event_person_first") == 1  # users_ever
+    assert "metric_rollup_daily" not in incremental  # no spec rolled up: raw rows
+    for table in ("tickets", "nps", "billing"):
+        assert incremental.count(f"FROM {table}") == 1
 
 
 def test_expressions_read_the_account_version_as_of_t(
@@ -182,8 +221,8 @@ def test_expressions_read_the_account_version_as_of_t(
         "source) VALUES ('a1', 1000, '2026-01-01', 20, 2, '2026-02-01', 'test')"
     )
     metrics = load_metrics_text('half: {expr: "seat_limit / 2"}', known_fields=["seat_limit"])
-    before = compute_metrics(con, metrics, datetime(2026, 1, 15), incremental=False)
-    after = compute_metrics(con, metrics, datetime(2026, 3, 1), incremental=False)
+    before = metric_values(con, metrics, datetime(2026, 1, 15), incremental=False)
+    after = metric_values(con, metrics, datetime(2026, 3, 1), incremental=False)
     assert before["a1"] == {"half": 5.0}
     assert after["a1"] == {"half": 10.0}
-    assert compute_metrics(con, metrics, datetime(2025, 12, 31), incremental=False) == {}
+    assert metric_values(con, metrics, datetime(2025, 12, 31), incremental=False) == {}

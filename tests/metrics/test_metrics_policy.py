@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
+from pathlib import Path
 
 import pytest
 
+from tierline.engine.metrics import compute_metrics
+from tierline.engine.rollup import refresh_rollups
 from tierline.errors import PolicyError
+from tierline.policy.load import load_project
 from tierline.policy.metrics import Metric, load_metrics_text, parse_duration
+from tierline.policy.scaffold import init_project
+from tierline.store import Store
 
 
 def test_definitions_load_in_dependency_order() -> None:
@@ -67,3 +73,35 @@ f: {count: {where: "propertis->>'x' = 1"}}
     rendered = str(info.value)
     assert "m.yaml:2:24: error: window '30x' is not a duration" in rendered
     assert "^^^" in rendered
+
+
+def test_seed_pack_metrics_on_the_project(tmp_path: Path) -> None:
+    root = tmp_path / "proj"
+    init_project(root)
+    project = load_project(root)
+    assert [m.name for m in project.metrics] == [
+        "usage_30d",
+        "usage_prev_30d",
+        "usage_change_30d",
+        "active_users_30d",
+    ]
+    store = Store.open(tmp_path / "book.duckdb", project.fields)
+    con = store.con
+    t = datetime(2026, 3, 31)
+    con.execute(
+        "INSERT INTO account_versions (id, acv, closed_won_at, version, loaded_at, source) "
+        "VALUES ('a1', 1, '2026-01-01', 1, '2026-01-01', 't'), "
+        "('a2', 1, '2026-01-01', 1, '2026-01-01', 't')"
+    )
+    for i, days in enumerate((1, 2, 3, 40, 45)):
+        ts = t - timedelta(days=days)
+        con.execute(
+            "INSERT INTO events (message_id, account_id, person_id, event, ts, properties, "
+            "received_at) VALUES (?, 'a1', ?, 'login', ?, '{}', ?)",
+            [f"m{i}", f"p{i % 2}", ts, ts],
+        )
+    refresh_rollups(con, project, through=t - timedelta(days=2))
+    assert compute_metrics(con, project, t) == "account_metrics"
+    rows = con.execute("SELECT * FROM account_metrics ORDER BY account_id").fetchall()
+    assert rows == [("a1", 3, 2, 0.5, 2), ("a2", 0, 0, None, 0)]
+    store.close()

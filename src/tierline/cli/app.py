@@ -43,6 +43,11 @@ def _register() -> None:
     from tierline.cli import importer
 
     importer.register(app)
+    from tierline.cli import run as run_cli
+    from tierline.cli import status as status_cli
+
+    run_cli.register(app)
+    status_cli.register(app)
 
 
 _register()

@@ -66,6 +66,7 @@ def demo_command(
     """Create a project with the seed pack, generate a book, import it and summarise it."""
     # Imported here: the command line starts fast, and other commands do not need these.
     from tierline.demo.accounts import DAYS_BACK
+    from tierline.demo.assignment import assign_demo, render_assignment
     from tierline.demo.generator import generate_book
     from tierline.demo.summary import render_summary, summarise
     from tierline.ingest.importer import import_file
@@ -116,10 +117,16 @@ def demo_command(
             console.print(f"  imported {result.summary()} in {took:.1f}s", soft_wrap=True)
         console.print()
         render_summary(summarise(store), console)
+        # Assign the book as `tierline assign --as-of DAY` would: as of the day's end.
+        console.print()
+        assigned = assign_demo(store, project, datetime(day.year, day.month, day.day, 23, 59, 59))
+        render_assignment(assigned, console)
     if rejected:
         raise UsageError(f"the demo book had {rejected} rejected rows; see the reject files")
+    example = assigned.examples[0].account_id if assigned.examples else "ACCOUNT_ID"
     console.print(
-        f"\nNext: cd {directory} && tierline lint && tierline assign --as-of {day.isoformat()}",
+        f"\nNext: cd {directory} && tierline lint && tierline explain {example} "
+        "&& tierline assign --preview",
         soft_wrap=True,
     )
 

@@ -1,34 +1,51 @@
-"""Compile every metric of a run into one SQL query: one grouped scan per source.
+"""Compile every metric of a project into one SQL query: one grouped scan per source.
 
-The query has the named parameters ``$as_of`` (the time T) and, when incremental, ``$mark``
-(the rollup watermark, which must be ``<= $as_of``). It returns one row per account as of T
-(the latest account version loaded at or before T) with ``account_id`` and a column per metric.
+The query takes the named parameter ``$as_of`` (T) and, when incremental, ``$mark`` (the
+rollup watermark, ``<= $as_of``). It returns one row per account of ``accounts_as_of(T)``:
+``account_id`` and a column per metric (``count``/``distinct*`` of an account without rows
+are 0; ``first``/``last``/``latest``/``sum`` are NULL). Windows are ``(T - W - O, T - O]``
+(see :mod:`tierline.policy.metrics`).
 
-Shape: a CTE per source (``events`` — or, incrementally, the rollup rows plus the raw events
-that the rollups cannot answer — then ``tickets``, ``nps``, ``billing`` as needed), each one
-``SELECT account_id, <aggregate> FILTER (WHERE ...) ... GROUP BY account_id`` holding every
-metric of that source; they are left-joined to the accounts, and the ``expr`` metrics are
-computed in outer SELECTs, one level per dependency depth. ``count`` and ``distinct*`` metrics
-of an account without rows are 0; the others are NULL. Division inside an ``expr`` by zero
-gives NULL (``a / b`` is compiled as ``a / NULLIF(b, 0)``).
+Full scan: ``src_events`` is ONE ``GROUP BY account_id`` over ``events`` holding an
+aggregate with a ``FILTER`` for every event metric; ``src_tickets``/``src_nps``/
+``src_billing`` likewise over their tables (``latest`` = ``arg_max``). They are left-joined
+to the accounts, and ``expr`` metrics are outer SELECTs, one per dependency depth
+(``a / b`` is compiled as ``a / NULLIF(b, 0)``: division by zero gives NULL). No query per
+metric, and the SQL does not depend on T.
 
-What each kind reads when incremental (rollup = ``event_rollup``, rows grouped by account,
-UTC day, event, person and properties, with ``n``, ``first_ts``, ``last_ts``):
+Incremental: ``ev_raw`` holds the raw events a run still needs: (a) every event received
+after the watermark and (b) older events at window edges, i.e. outside the whole rollup
+days of a window (a rollup *day* ``d`` holds the events with ``d < ts <= d + 1 day``, so a
+window ending at midnight has no partial day), and in the windows of ``raw`` metrics. Both
+are ts/received_at range scans that zone maps prune. ``src_events`` is then one
+``GROUP BY account_id`` over partial aggregates: one grouped scan of ``ev_raw``, one of each
+rollup table (summed, min-ed or max-ed), and for ``distinct*`` metrics one distinct count
+over the ``(account, metric, key)`` rows gathered from ``ev_raw`` and the rollups.
 
-- ``count``, ``distinct_users``, ``distinct``, ``first``, ``last`` over events: rollup rows
-  for the UTC days wholly inside the window, plus raw events in the partial days at the
-  window's edges, plus raw events received after the watermark — provided that ``where`` and
-  ``value`` read only ``account_id``, ``event``, ``person_id`` and ``properties``;
-- ``latest`` and ``sum`` over events, and any metric whose ``where``/``value`` reads ``ts``,
-  ``received_at`` or ``message_id``: raw events only (a rollup cannot answer them exactly);
-- tickets, nps and billing metrics: their tables directly (they are small).
+What each metric reads when incremental (its *mode*):
+
+- ``daily``: ``count``/``first``/``last`` without ``where`` → ``event_rollup_daily``;
+- ``person_daily``: windowed ``distinct_users`` without ``where`` → ``event_person_daily``;
+- ``person_first``: ``distinct_users`` without ``where`` or window → ``event_person_first``
+  (a person counts when their first event is at or before ``T - O``; no partial days);
+- ``spec``: ``count``/``first``/``last``/``distinct_users``/``distinct`` whose ``where``
+  and ``value`` read only ``account_id``, ``event``, ``person_id`` and ``properties``
+  (not ``ts``, ``received_at``, ``message_id`` or ``as_of``), once the project's rollup has
+  been refreshed → ``metric_rollup_daily`` rows of that metric's :class:`RollupSpec`;
+- ``raw``: everything else (``latest``, ``sum``, filters on time columns, a spec not rolled
+  up yet) → raw events in the window (the whole history when the metric has no window).
+
+``distinct`` counts values by their text (``CAST(value AS VARCHAR)``), in both modes.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import functools
+import hashlib
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass
 from datetime import timedelta
-from typing import cast
+from typing import Literal, cast
 
 import sqlglot
 from sqlglot import exp
@@ -36,16 +53,35 @@ from sqlglot import exp
 from tierline.errors import CompileError
 from tierline.policy.metrics import AS_OF, DIALECT, Metric, MetricSet
 
-__all__ = ["ROLLUP_COLUMNS", "compile_metrics", "reads_rollup"]
+__all__ = [
+    "MODES",
+    "ROLLUP_COLUMNS",
+    "Mode",
+    "RollupSpec",
+    "bucket",
+    "compile_metrics",
+    "metric_mode",
+    "rollup_spec",
+]
 
+Mode = Literal["daily", "person_daily", "person_first", "spec", "raw"]
+MODES: tuple[Mode, ...] = ("daily", "person_daily", "person_first", "spec", "raw")
 ROLLUP_COLUMNS = ("account_id", "event", "person_id", "properties")
 _T = "CAST($as_of AS TIMESTAMP)"
 _MARK = "CAST($mark AS TIMESTAMP)"
+_DAY = "INTERVAL 1 DAY"
 _ZERO_KINDS = frozenset({"count", "distinct_users", "distinct"})
+_SPEC_KINDS = frozenset({"count", "first", "last", "distinct_users", "distinct"})
+_SOURCES = ("events", "tickets", "nps", "billing")
+
+
+def bucket(ts: str) -> str:
+    """The rollup day of a timestamp: ``d`` such that ``d < ts <= d + 1 day`` (SQL)."""
+    return f"CAST({ts} - INTERVAL 1 MICROSECOND AS DATE)"
 
 
 def _fragment(sql: str) -> str:
-    """Render an SQL fragment of metrics.yaml with ``as_of`` bound to the parameter."""
+    """Render an SQL fragment of metrics.yaml: ``as_of`` bound, ``a / b`` → NULL on b = 0."""
     tree = sqlglot.parse_one(sql, read=DIALECT)
 
     def bind(node: exp.Expression) -> exp.Expression:
@@ -59,194 +95,319 @@ def _fragment(sql: str) -> str:
     return tree.transform(bind).sql(dialect=DIALECT)
 
 
-def _interval(delta: timedelta) -> str:
-    return f"INTERVAL '{int(delta.total_seconds())} seconds'"
+def _columns(sql: str | None) -> set[str]:
+    if sql is None:
+        return set()
+    return {c.name for c in sqlglot.parse_one(sql, read=DIALECT).find_all(exp.Column)}
 
 
-def _bounds(metric: Metric) -> tuple[str | None, str]:
-    """The window ``[lo, hi)`` of a metric as SQL (lo None: open)."""
-    hi = _T if not metric.offset else f"({_T} - {_interval(metric.offset)})"
-    if metric.window is None:
-        return None, hi
-    return f"({_T} - {_interval(metric.window + metric.offset)})", hi
-
-
-def _in_window(metric: Metric, time: str) -> str:
-    lo, hi = _bounds(metric)
-    parts = [f"{time} < {hi}"]
-    if lo is not None:
-        parts.append(f"{time} >= {lo}")
-    return " AND ".join(parts)
-
-
-def _whole_day(metric: Metric, day: str) -> str:
-    """Whether the UTC day ``day`` (a DATE) lies wholly inside the metric's window."""
-    lo, hi = _bounds(metric)
-    parts = [f"CAST({day} AS TIMESTAMP) + INTERVAL 1 DAY <= {hi}"]
-    if lo is not None:
-        parts.append(f"CAST({day} AS TIMESTAMP) >= {lo}")
-    return "(" + " AND ".join(parts) + ")"
-
-
-def _row_filter(metric: Metric) -> list[str]:
-    parts: list[str] = []
-    name_column = metric.spec.name_column
-    if metric.events and name_column is not None:
-        names = ", ".join("'" + e.replace("'", "''") + "'" for e in metric.events)
-        parts.append(f"{name_column} IN ({names})")
-    if metric.where is not None:
-        parts.append(f"({_fragment(metric.where)})")
-    return parts
-
-
-def reads_rollup(metric: Metric) -> bool:
-    """Whether an event metric can be answered from ``event_rollup`` rows (see module doc)."""
-    if metric.source != "events" or metric.kind in ("latest", "sum", "expr"):
-        return False
-    for sql in (metric.where, metric.value):
-        if sql is None:
-            continue
-        tree = sqlglot.parse_one(sql, read=DIALECT)
-        if any(c.name not in (*ROLLUP_COLUMNS, AS_OF) for c in tree.find_all(exp.Column)):
-            return False
-    return True
-
-
-def _aggregate(metric: Metric, cond: str, *, rolled: bool) -> str:
-    """The aggregate of one metric over raw rows (or rollup rows when ``rolled``)."""
-    spec = metric.spec
-    value = _fragment(metric.value) if metric.value is not None else None
-    time = spec.time
-    kind = metric.kind
-    where = f" FILTER (WHERE {cond})"
-    if kind == "count":
-        return f"SUM(n){where}" if rolled else f"COUNT(*){where}"
-    if kind == "distinct_users":
-        return f"COUNT(DISTINCT person_id){where}"
-    if kind == "distinct":
-        return f"COUNT(DISTINCT ({value})){where}"
-    if kind == "first":
-        return f"MIN({'first_ts' if rolled else time}){where}"
-    if kind == "last":
-        return f"MAX({'last_ts' if rolled else time}){where}"
-    if kind == "sum":
-        return f"SUM({value}){where}"
-    if kind == "latest":
-        key = "message_id" if spec.name == "events" else "id"
-        return f"ARG_MAX({value}, ({time}, {key})){where}"
-    raise CompileError(f"metric {metric.name!r}: {kind} is not an aggregate")
+def _quote(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
 
 
 def _col(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-def _part(metric: Metric) -> str:
-    """The column holding a metric's aggregate (or partial aggregate) in a source CTE."""
-    return _col(metric.name)
+def _interval(delta: timedelta) -> str:
+    return f"INTERVAL '{int(delta.total_seconds())} seconds'"
+
+
+@dataclass(frozen=True)
+class RollupSpec:
+    """The rows of ``metric_rollup_daily`` one filtered metric reads.
+
+    ``item`` is what a row is keyed by besides account and day: nothing (counts, first,
+    last), the person (``distinct_users``) or the value's text (``distinct``).
+    """
+
+    events: tuple[str, ...]
+    where: str | None
+    item: Literal["none", "person", "value"]
+    value: str | None = None
+
+    @property
+    def key(self) -> str:
+        """A stable id of the spec (the same definition always gives the same id)."""
+        text = "\x1f".join([",".join(self.events), self.where or "", self.item, self.value or ""])
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+    def filter_sql(self) -> str:
+        """The condition an event must meet to be rolled up under this spec."""
+        parts = _event_filter("event", self.events)
+        if self.where is not None:
+            parts.append(f"({_fragment(self.where)})")
+        return " AND ".join(parts) if parts else "TRUE"
+
+    def item_sql(self) -> str:
+        """The item of an event under this spec (NULL when the spec has none)."""
+        if self.item == "person":
+            return "person_id"
+        if self.item == "value" and self.value is not None:
+            return f"CAST(({_fragment(self.value)}) AS VARCHAR)"
+        return "CAST(NULL AS VARCHAR)"
+
+
+def _event_filter(column: str, events: Sequence[str]) -> list[str]:
+    if not events:
+        return []
+    return [f"{column} IN ({', '.join(_quote(e) for e in events)})"]
+
+
+def rollup_spec(metric: Metric) -> RollupSpec | None:
+    """The spec of a filtered event metric a rollup can answer exactly (None otherwise)."""
+    if metric.source != "events" or metric.kind not in _SPEC_KINDS:
+        return None
+    if metric.where is None and metric.kind != "distinct":
+        return None
+    if not (_columns(metric.where) | _columns(metric.value)) <= set(ROLLUP_COLUMNS):
+        return None
+    item: Literal["none", "person", "value"] = "none"
+    if metric.kind == "distinct_users":
+        item = "person"
+    elif metric.kind == "distinct":
+        item = "value"
+    return RollupSpec(metric.events, metric.where, item, metric.value)
+
+
+def metric_mode(metric: Metric, specs: Collection[str]) -> Mode:
+    """What an incremental run reads for an event metric (see the module doc)."""
+    spec = rollup_spec(metric)
+    if spec is not None:
+        return "spec" if spec.key in specs else "raw"
+    if metric.source != "events" or metric.where is not None:
+        return "raw"
+    if metric.kind in ("count", "first", "last"):
+        return "daily"
+    if metric.kind == "distinct_users":
+        return "person_daily" if metric.window is not None else "person_first"
+    return "raw"
+
+
+@dataclass(frozen=True)
+class _Window:
+    """The bounds ``(lo, hi]`` of a metric as SQL (``lo`` None: open below)."""
+
+    lo: str | None
+    hi: str
+
+    @classmethod
+    def of(cls, metric: Metric) -> _Window:
+        hi = _T if not metric.offset else f"({_T} - {_interval(metric.offset)})"
+        if metric.window is None:
+            return cls(None, hi)
+        return cls(f"({_T} - {_interval(metric.window + metric.offset)})", hi)
+
+    def contains(self, ts: str) -> str:
+        """Whether time ``ts`` is in the window."""
+        parts = [f"{ts} <= {self.hi}"]
+        if self.lo is not None:
+            parts.append(f"{ts} > {self.lo}")
+        return "(" + " AND ".join(parts) + ")"
+
+    def high_midnight(self) -> str:
+        """``H``: the last midnight at or before ``hi``."""
+        return f"CAST(date_trunc('day', {self.hi}) AS TIMESTAMP)"
+
+    def low_midnight(self) -> str:
+        """``L``: the first midnight at or after ``lo`` (``lo`` must be set)."""
+        floor = f"CAST(date_trunc('day', {self.lo}) AS TIMESTAMP)"
+        return f"(CASE WHEN {floor} = {self.lo} THEN {floor} ELSE {floor} + {_DAY} END)"
+
+    def whole(self, day: str) -> str:
+        """Whether the rollup day ``day`` (DATE) lies wholly inside the window.
+
+        Day ``d`` holds ``(d, d + 1 day]``: it is inside when ``L <= d`` and ``d + 1 <= H``
+        (bounds are constants of ``$as_of``, so a scan of a rollup table prunes by day).
+        """
+        parts = [f"{day} < CAST({self.high_midnight()} AS DATE)"]
+        if self.lo is not None:
+            parts.append(f"{day} >= CAST({self.low_midnight()} AS DATE)")
+        return "(" + " AND ".join(parts) + ")"
+
+    def edges(self) -> str:
+        """The times of the window outside its whole days (a ts range test, zone-map friendly).
+
+        ``(lo, L]`` and ``(H, hi]`` (together all of ``(lo, hi]`` when ``L >= H``): exactly
+        the times whose rollup day is not wholly inside.
+        """
+        high = self.high_midnight()
+        if self.lo is None:
+            return f"(ts > {high} AND ts <= {self.hi})"
+        low = self.low_midnight()
+        return f"(ts > {self.lo} AND ts <= {self.hi} AND (ts <= {low} OR ts > {high}))"
+
+
+def _rows(metric: Metric) -> list[str]:
+    """A raw row's filter for a metric: event names and ``where`` (source columns)."""
+    parts = _event_filter(metric.spec.name_column or "", metric.events)
+    if metric.where is not None:
+        parts.append(f"({_fragment(metric.where)})")
+    return parts
+
+
+def _and(parts: Sequence[str]) -> str:
+    return "(" + " AND ".join(parts) + ")" if parts else "TRUE"
+
+
+def _key(metric: Metric) -> str:
+    """The expression ``distinct_users``/``distinct`` count over raw rows."""
+    if metric.kind == "distinct_users":
+        return "person_id"
+    return f"CAST(({_fragment(metric.value or 'NULL')}) AS VARCHAR)"
+
+
+def _raw_aggregate(metric: Metric, cond: str) -> str:
+    """The aggregate of a metric over raw source rows matching ``cond``."""
+    spec = metric.spec
+    where = f" FILTER (WHERE {cond})"
+    kind = metric.kind
+    if kind == "count":
+        return f"COUNT(*){where}"
+    if kind in ("distinct_users", "distinct"):
+        return f"COUNT(DISTINCT {_key(metric)}){where}"
+    if kind == "first":
+        return f"MIN({spec.time}){where}"
+    if kind == "last":
+        return f"MAX({spec.time}){where}"
+    value = _fragment(metric.value or "NULL")
+    if kind == "sum":
+        return f"SUM({value}){where}"
+    if kind == "latest":
+        tie = "message_id" if spec.name == "events" else "id"
+        return f"ARG_MAX({value}, ({spec.time}, {tie})){where}"
+    raise CompileError(f"metric {metric.name!r}: {kind} is not an aggregate")
 
 
 def _raw_source(metrics: Sequence[Metric], source: str) -> str:
+    """One grouped scan over a source table for every metric reading it."""
     spec = metrics[0].spec
     known = f" AND received_at <= {_T}" if spec.known_column else ""
     cols = []
     for m in metrics:
-        cond = " AND ".join([_in_window(m, spec.time), *_row_filter(m)])
-        cols.append(f"{_aggregate(m, cond, rolled=False)} AS {_part(m)}")
-    lows = [_bounds(m)[0] for m in metrics]
-    low = (
-        ""
-        if any(lo is None for lo in lows)
-        else f" AND {spec.time} >= LEAST({', '.join(str(x) for x in lows)})"
-    )
+        cond = _and([_Window.of(m).contains(spec.time), *_rows(m)])
+        cols.append(f"{_raw_aggregate(m, cond)} AS {_col(m.name)}")
+    lows = [_Window.of(m).lo for m in metrics]
+    low = "" if None in lows else f" AND {spec.time} > LEAST({', '.join(str(x) for x in lows)})"
     return (
         f"SELECT account_id, {', '.join(cols)} FROM {source} "
-        f"WHERE {spec.time} < {_T}{known}{low} GROUP BY account_id"
+        f"WHERE {spec.time} <= {_T}{known}{low} GROUP BY account_id"
     )
 
 
-def _combine(metric: Metric, parts: str) -> str:
-    kind = metric.kind
-    col = _part(metric)
-    if kind == "count":
-        return f"SUM({parts}.{col})"
-    if kind == "first":
-        return f"MIN({parts}.{col})"
-    if kind == "last":
-        return f"MAX({parts}.{col})"
-    raise CompileError(f"metric {metric.name!r}: {kind} does not combine")
+def _raw_cond(metric: Metric, mode: Mode) -> str:
+    """Which raw rows (of ``ev_raw``) a metric reads when incremental."""
+    win = _Window.of(metric)
+    parts = [win.contains("ts"), *_rows(metric)]
+    if mode in ("daily", "person_daily", "spec"):
+        parts.append(f"(received_at > {_MARK} OR NOT {win.whole('day')})")
+    elif mode == "person_first":
+        parts.append(f"received_at > {_MARK}")
+    return _and(parts)
 
 
-def _incremental_events(metrics: Sequence[Metric]) -> str:
-    """Events CTE body reading rollups for whole days plus the raw events the rollups lack."""
-    rolled = [m for m in metrics if reads_rollup(m)]
-    direct = [m for m in metrics if not reads_rollup(m)]
-    raw_day = "CAST(ts AS DATE)"
-    # Raw rows: new since the watermark, or (old) rows a metric cannot take from rollups.
-    needs: list[str] = [f"received_at > {_MARK}"]
-    for m in rolled:
-        needs.append(f"({_in_window(m, 'ts')} AND NOT {_whole_day(m, raw_day)})")
-    for m in direct:
-        needs.append(f"({_in_window(m, 'ts')})")
-    raw_filter = f"ts < {_T} AND received_at <= {_T} AND ({' OR '.join(needs)})"
-    unions: list[str] = []
-    # A distinct metric gathers its keys from both sides (LIST) and counts them once.
-    cols_raw: list[str] = ["account_id"]
-    cols_roll: list[str] = ["account_id"]
-    for m in rolled:
-        base = _row_filter(m)
-        raw_cond = " AND ".join(
-            [
-                _in_window(m, "ts"),
-                f"(received_at > {_MARK} OR NOT {_whole_day(m, raw_day)})",
-                *base,
-            ]
+def _rolled_cond(metric: Metric, mode: Mode, spec_key: str | None) -> str:
+    """Which rows of its rollup table a metric reads (empty for ``raw``)."""
+    win = _Window.of(metric)
+    events = _event_filter("event", metric.events)
+    if mode in ("daily", "person_daily"):
+        return _and([win.whole("day"), *events])
+    if mode == "person_first":
+        return _and([f"first_ts <= {win.hi}", *events])
+    if mode == "spec":
+        return _and([f"spec = {_quote(spec_key or '')}", win.whole("day")])
+    return ""
+
+
+_RAW_COLS = "account_id, {day} AS day, event, person_id, ts, properties, message_id, received_at"
+_TABLES: dict[Mode, str] = {
+    "daily": "event_rollup_daily",
+    "person_daily": "event_person_daily",
+    "person_first": "event_person_first",
+    "spec": "metric_rollup_daily",
+}
+_COMBINE = {"count": "SUM", "first": "MIN", "last": "MAX", "distinct_users": "SUM"}
+
+
+def _incremental_events(metrics: Sequence[Metric], specs: Collection[str]) -> list[str]:
+    """The CTEs of an incremental run's events: ``ev_raw`` (raw rows), ``src_events``.
+
+    ``src_events`` is one GROUP BY account over partial aggregates: one grouped scan of the
+    raw rows, one of each rollup table for the ``count``/``first``/``last`` metrics, and the
+    distinct counts of ``(account, metric, key)`` gathered from raw rows and rollups.
+    """
+    modes = {m.name: metric_mode(m, specs) for m in metrics}
+    keys = {m.name: s.key for m in metrics if (s := rollup_spec(m)) is not None}
+    raw_cols = _RAW_COLS.format(day=bucket("ts"))
+    known = f"ts <= {_T} AND received_at <= {_T}"
+    raw = [f"SELECT {raw_cols} FROM events WHERE {known} AND received_at > {_MARK}"]
+    old: list[str] = []
+    for m in metrics:
+        if modes[m.name] in ("daily", "person_daily", "spec"):
+            old.append(_and([_Window.of(m).edges(), *_rows(m)]))
+        elif modes[m.name] == "raw":
+            old.append(_and([_Window.of(m).contains("ts"), *_rows(m)]))
+    if old:
+        raw.append(
+            f"SELECT {raw_cols} FROM events WHERE {known} AND received_at <= {_MARK} "
+            f"AND ({' OR '.join(dict.fromkeys(old))})"
         )
-        roll_cond = " AND ".join([_whole_day(m, "day"), *base])
-        if m.kind in ("distinct_users", "distinct"):
-            key = "person_id" if m.kind == "distinct_users" else f"({_fragment(m.value or '')})"
-            cols_raw.append(f"LIST(DISTINCT {key}) FILTER (WHERE {raw_cond}) AS {_part(m)}")
-            cols_roll.append(f"LIST(DISTINCT {key}) FILTER (WHERE {roll_cond}) AS {_part(m)}")
-        else:
-            cols_raw.append(f"{_aggregate(m, raw_cond, rolled=False)} AS {_part(m)}")
-            cols_roll.append(f"{_aggregate(m, roll_cond, rolled=True)} AS {_part(m)}")
-    for m in direct:
-        cond = " AND ".join([_in_window(m, "ts"), *_row_filter(m)])
-        cols_raw.append(f"{_aggregate(m, cond, rolled=False)} AS {_part(m)}")
-        cols_roll.append(f"NULL AS {_part(m)}")
-    roll_filter = f"CAST(day AS TIMESTAMP) < {_T}"
-    unions.append(
-        f"SELECT {', '.join(cols_raw)} FROM events WHERE {raw_filter} GROUP BY account_id"
-    )
-    unions.append(
-        f"SELECT {', '.join(cols_roll)} FROM event_rollup WHERE {roll_filter} GROUP BY account_id"
-    )
-    outer: list[str] = ["parts.account_id"]
-    for m in rolled:
-        col = _part(m)
-        if m.kind in ("distinct_users", "distinct"):
-            outer.append(
-                f"LENGTH(LIST_DISTINCT(FLATTEN(LIST(parts.{col}) FILTER "
-                f"(WHERE parts.{col} IS NOT NULL)))) AS {col}"
+    ctes = [f"ev_raw AS ({' UNION ALL '.join(raw)})"]
+    plain = [m for m in metrics if m.kind not in ("distinct_users", "distinct")]
+    distinct = [m for m in metrics if m.kind in ("distinct_users", "distinct")]
+    parts: list[str] = []
+    if plain:
+        cols = [
+            f"{_raw_aggregate(m, _raw_cond(m, modes[m.name]))} AS {_col(m.name)}" for m in plain
+        ]
+        parts.append(f"SELECT account_id, {', '.join(cols)} FROM ev_raw GROUP BY account_id")
+    for mode, table in _TABLES.items():
+        group = [m for m in plain if modes[m.name] == mode]
+        if not group:
+            continue
+        conds = {m.name: _rolled_cond(m, mode, keys.get(m.name)) for m in group}
+        cols = []
+        for m in group:
+            agg = {"count": "SUM(n)", "first": "MIN(first_ts)", "last": "MAX(last_ts)"}[m.kind]
+            cols.append(f"{agg} FILTER (WHERE {conds[m.name]}) AS {_col(m.name)}")
+        parts.append(
+            f"SELECT account_id, {', '.join(cols)} FROM {table} "
+            f"WHERE {' OR '.join(dict.fromkeys(conds.values()))} GROUP BY account_id"
+        )
+    if distinct:
+        gathered: list[str] = []
+        for i, m in enumerate(distinct):
+            mode = modes[m.name]
+            gathered.append(
+                f"SELECT account_id, {i} AS metric, {_key(m)} AS key FROM ev_raw "
+                f"WHERE {_raw_cond(m, mode)}"
             )
-        else:
-            outer.append(f"{_combine(m, 'parts')} AS {col}")
-    for m in direct:
-        col = _part(m)
-        outer.append(f"ANY_VALUE(parts.{col}) FILTER (WHERE parts.{col} IS NOT NULL) AS {col}")
-    return (
-        f"SELECT {', '.join(outer)} FROM ({' UNION ALL BY NAME '.join(unions)}) AS parts "
-        "GROUP BY parts.account_id"
+            if mode != "raw":
+                key = "item" if mode == "spec" else "person_id"
+                gathered.append(
+                    f"SELECT account_id, {i} AS metric, {key} AS key FROM {_TABLES[mode]} "
+                    f"WHERE {_rolled_cond(m, mode, keys.get(m.name))}"
+                )
+        ctes.append(f"ev_keys AS ({' UNION ALL '.join(gathered)})")
+        cols = [
+            f"MAX(n) FILTER (WHERE metric = {i}) AS {_col(m.name)}" for i, m in enumerate(distinct)
+        ]
+        parts.append(
+            f"SELECT account_id, {', '.join(cols)} FROM (SELECT account_id, metric, "
+            "COUNT(DISTINCT key) AS n FROM ev_keys GROUP BY account_id, metric) "
+            "GROUP BY account_id"
+        )
+    combined = [
+        f"{_COMBINE.get(m.kind, 'ANY_VALUE') if m.kind != 'distinct' else 'SUM'}"
+        f"({_col(m.name)}) AS {_col(m.name)}"
+        for m in metrics
+    ]
+    union = " UNION ALL BY NAME ".join(f"({p})" for p in parts)
+    ctes.append(
+        f"src_events AS (SELECT account_id, {', '.join(combined)} FROM ({union}) "
+        "GROUP BY account_id)"
     )
-
-
-def _accounts(fields: Sequence[str]) -> str:
-    cols = ", ".join(_col(f) for f in fields if f != "id")
-    extra = f", {cols}" if cols else ""
-    return (
-        f"SELECT id AS account_id{extra} FROM account_versions WHERE loaded_at <= {_T} "
-        "QUALIFY ROW_NUMBER() OVER (PARTITION BY id ORDER BY version DESC) = 1"
-    )
+    return ctes
 
 
 def _levels(metrics: MetricSet) -> list[list[Metric]]:
@@ -261,35 +422,55 @@ def _levels(metrics: MetricSet) -> list[list[Metric]]:
     return levels
 
 
+def account_fields(metrics: MetricSet) -> tuple[str, ...]:
+    """The account fields the ``expr`` metrics read."""
+    names = set(metrics.names) | {AS_OF}
+    refs = (r for m in metrics.expressions for r in m.refs if r not in names)
+    return tuple(dict.fromkeys(refs))
+
+
 def compile_metrics(
-    metrics: MetricSet, account_fields: Sequence[str], *, incremental: bool = False
+    metrics: MetricSet, *, incremental: bool = False, specs: Collection[str] = ()
 ) -> str:
-    """One SQL query computing every metric per account as of ``$as_of`` (see module doc)."""
-    fields = [f for f in account_fields if f != "id"]
-    ctes: list[str] = [f"acct AS ({_accounts(fields)})"]
+    """One SQL query computing every metric per account as of ``$as_of`` (see module doc).
+
+    ``incremental`` reads the rollups (parameter ``$mark`` = their watermark); ``specs``
+    are the :attr:`RollupSpec.key` s that ``metric_rollup_daily`` holds. The SQL does not
+    depend on T, so it is compiled once per metric set (a backtest reuses it every day).
+    """
+    wanted = frozenset(specs) if incremental else frozenset()
+    return _compile(metrics, incremental, frozenset(s for s in wanted if s in _keys(metrics)))
+
+
+def _keys(metrics: MetricSet) -> frozenset[str]:
+    return frozenset(s.key for m in metrics.aggregates if (s := rollup_spec(m)) is not None)
+
+
+@functools.lru_cache(maxsize=64)
+def _compile(metrics: MetricSet, incremental: bool, specs: frozenset[str]) -> str:
+    fields = account_fields(metrics)
+    extra = "".join(f", {_col(f)}" for f in fields)
+    ctes = [f"acct AS (SELECT id AS account_id{extra} FROM accounts_as_of({_T}))"]
     joins: list[str] = []
-    by_source: dict[str, list[Metric]] = {}
-    for m in metrics.aggregates:
-        by_source.setdefault(m.source, []).append(m)
-    for source, group in by_source.items():
+    for source in _SOURCES:
+        group = [m for m in metrics.aggregates if m.source == source]
+        if not group:
+            continue
         if source == "events" and incremental:
-            body = _incremental_events(group)
+            ctes.extend(_incremental_events(group, specs))
         else:
-            body = _raw_source(group, source)
-        ctes.append(f"src_{source} AS ({body})")
+            ctes.append(f"src_{source} AS ({_raw_source(group, source)})")
         joins.append(f"LEFT JOIN src_{source} USING (account_id)")
-    base_cols = ["account_id", *(_col(f) for f in fields)]
+    base = ["account_id", *(_col(f) for f in fields)]
     for m in metrics.aggregates:
         ref = f"src_{m.source}.{_col(m.name)}"
-        value = f"COALESCE({ref}, 0)" if m.kind in _ZERO_KINDS else ref
-        base_cols.append(f"{value} AS {_col(m.name)}")
-    query = f"SELECT {', '.join(base_cols)} FROM acct {' '.join(joins)}"
+        base.append(f"{f'COALESCE({ref}, 0)' if m.kind in _ZERO_KINDS else ref} AS {_col(m.name)}")
+    query = f"SELECT {', '.join(base)} FROM acct {' '.join(joins)}"
     for i, level in enumerate(_levels(metrics)):
-        cols = ["*", *(f"{_fragment(m.expr or '')} AS {_col(m.name)}" for m in level)]
+        cols = ["*", *(f"{_fragment(m.expr or 'NULL')} AS {_col(m.name)}" for m in level)]
         query = f"SELECT {', '.join(cols)} FROM ({query}) AS level{i}"
-    names = ", ".join(_col(n) for n in metrics.names)
-    select = f"SELECT account_id{', ' + names if names else ''} FROM ({query}) AS result"
-    sql = f"WITH {', '.join(ctes)} {select} ORDER BY account_id"
+    names = "".join(f", {_col(n)}" for n in metrics.names)
+    sql = f"WITH {', '.join(ctes)} SELECT account_id{names} FROM ({query}) AS result"
     try:
         sqlglot.parse_one(sql, read=DIALECT)
     except sqlglot.errors.SqlglotError as exc:

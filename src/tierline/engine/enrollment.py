@@ -21,7 +21,14 @@ Reading each account's assignment rows in order (``assigned_at``, then ``id``):
   changes the track starts a stint too, with source ``assignment``;
 - a row whose outcome maps to no track ends the current stint without starting another;
 - rows that keep the same track (a re-run, an override to an outcome on the same track)
-  change nothing.
+  change nothing;
+- an ``auto_upgrade`` row names its track in its explanation (``{"track": …}``), which wins
+  over its outcome's mapping: an upgrade may go to a track no outcome of the driving
+  segmentation maps to (self-serve → tech-touch in the seed pack keeps its outcome);
+- the account's ``rule`` row (its first assignment) comes first whatever its
+  ``assigned_at``: an upgrade's time is the deterministic transition time (stint start +
+  the rule's days), which may precede the run that first assigned the account; an
+  ``auto_upgrade`` row with no earlier visible row is ignored.
 
 ``ended_at`` is NULL for the current stint. ``timezone`` is the account's ``timezone`` in
 the book as of ``as_of``, else the project's time zone. ``level`` is the track's touch level.
@@ -29,6 +36,7 @@ the book as of ``as_of``, else the project's time zone. ``level`` is the track's
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from datetime import datetime
 
@@ -51,6 +59,7 @@ __all__ = [
 ]
 
 ENROLLMENT_TABLE = "track_enrollments"
+_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)?$")
 
 # Where a stint came from: the policy's assignment, or a transition.
 ENROLLMENT_SOURCES: tuple[str, ...] = ("assignment", "auto_upgrade", "graduation", "override")
@@ -134,30 +143,61 @@ def _track_map(project: Project, seg: Segmentation) -> str:
     )
 
 
-def enrollment_sql(project: Project) -> str:
-    """The SELECT of every track stint as of ``$as_of`` (parameters ``$as_of``, ``$tz``)."""
+def _track_levels(project: Project) -> str:
+    rows = [(t.id, t.level) for t in project.tracks]
+    return literal_relation("track_levels", [("track_id", "VARCHAR"), ("level", "INTEGER")], rows)
+
+
+def _relation_name(assignments: str) -> str:
+    if not _NAME.match(assignments):
+        raise EngineError(f"assignments must be a table name, not {assignments!r}")
+    return assignments
+
+
+def enrollment_sql(project: Project, assignments: str = "assignments") -> str:
+    """The SELECT of every track stint as of ``$as_of`` (parameters ``$as_of``, ``$tz``).
+
+    ``assignments``: the table of assignment rows to read (a scratch copy for a dry run).
+    """
     seg = driving_segmentation(project)
     if seg is None:
         return literal_select(_COLUMNS, [])
+    source = _relation_name(assignments)
     transitions = ", ".join(f"'{s}'" for s in TRANSITION_SOURCES)
     seg_id = exp.Literal.string(seg.id).sql(dialect="duckdb")
     return f"""
-WITH rows_seen AS (
-  SELECT a.id, a.account_id, a.assigned_at, a.source, track_map.track_id, track_map.level
-  FROM assignments AS a
+WITH mapped AS (
+  SELECT a.id, a.account_id, a.assigned_at, a.source,
+    CASE WHEN a.source = 'auto_upgrade'
+      THEN coalesce(json_extract_string(a.explanation, '$.track'), track_map.track_id)
+      ELSE track_map.track_id END AS track_id,
+    CASE WHEN a.source = 'rule' THEN 0 ELSE 1 END AS phase
+  FROM {source} AS a
   LEFT JOIN {_track_map(project, seg)} ON track_map.outcome = a.outcome
   WHERE a.segmentation = {seg_id} AND a.assigned_at <= CAST($as_of AS TIMESTAMP)
+),
+based AS (
+  SELECT m.*, track_levels.level,
+    count(*) FILTER (WHERE m.source <> 'auto_upgrade') OVER (
+      PARTITION BY m.account_id ORDER BY m.phase, m.assigned_at, m.id
+      ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW
+    ) AS base_rows
+  FROM mapped AS m
+  LEFT JOIN {_track_levels(project)} ON track_levels.track_id = m.track_id
+),
+rows_seen AS (
+  SELECT * FROM based WHERE source <> 'auto_upgrade' OR base_rows > 0
 ),
 ordered AS (
   SELECT *,
     row_number() OVER w AS n,
     lag(track_id) OVER w AS prev_track
   FROM rows_seen
-  WINDOW w AS (PARTITION BY account_id ORDER BY assigned_at, id)
+  WINDOW w AS (PARTITION BY account_id ORDER BY phase, assigned_at, id)
 ),
 changes AS (
   SELECT *,
-    lead(assigned_at) OVER (PARTITION BY account_id ORDER BY assigned_at, id) AS next_at
+    lead(assigned_at) OVER (PARTITION BY account_id ORDER BY phase, assigned_at, id) AS next_at
   FROM ordered
   WHERE n = 1 OR track_id IS DISTINCT FROM prev_track
 )
@@ -177,11 +217,15 @@ WHERE c.track_id IS NOT NULL
 
 
 def materialise_enrollments(
-    con: duckdb.DuckDBPyConnection, project: Project, as_of: datetime
+    con: duckdb.DuckDBPyConnection,
+    project: Project,
+    as_of: datetime,
+    *,
+    assignments: str = "assignments",
 ) -> int:
     """(Re)build the temporary table ``track_enrollments`` as of ``as_of``; its row count."""
     params = {"as_of": utc_naive(as_of), "tz": project.timezone}
-    sql = enrollment_sql(project)
+    sql = enrollment_sql(project, assignments)
     if driving_segmentation(project) is None:
         con.execute(f"CREATE OR REPLACE TEMP TABLE {ENROLLMENT_TABLE} AS {sql}")
     else:

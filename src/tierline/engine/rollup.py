@@ -1,27 +1,92 @@
-"""The daily event rollup, maintained as events arrive.
+"""Daily event rollups, maintained as events arrive, behind a watermark on ``received_at``.
 
-``event_rollup`` holds one row per account, UTC day, event, person and properties value for
-every event received at or before the watermark (``rollup_mark.mark``): ``n`` events, the
-first and last ``ts``. :func:`refresh_rollups` aggregates only the events received after the
-previous watermark, so its cost grows with new data. It assumes ``received_at`` is stamped at
-ingestion (an event is never stored later with a ``received_at`` at or before the watermark).
-Rows of later refreshes are appended, never merged: every reader sums / mins / maxes them.
+Tables (a rollup *day* ``d`` holds the events with ``d < ts <= d + 1 day``, UTC, matching
+the metric windows ``(lo, hi]``; see :mod:`tierline.compile.metric`):
+
+- ``rollup_state(mark, rolled, refreshed_at)``: one row; every event with
+  ``received_at <= mark`` is rolled up, and ``rolled`` counts them;
+- ``event_rollup_daily(account_id, day, event, n, first_ts, last_ts)``: events per account,
+  day and event name (``count``, ``first``, ``last`` without ``where``);
+- ``event_person_daily(account_id, day, event, person_id)``: who did what on which day
+  (windowed ``distinct_users``);
+- ``event_person_first(account_id, event, person_id, first_ts)``: when each person first did
+  each event (``distinct_users`` without a window);
+- ``metric_rollup_daily(spec, account_id, day, item, n, first_ts, last_ts)`` and
+  ``rollup_specs(spec, filter_sql, item_sql)``: per-day rows of the filtered metrics of the
+  projects refreshed so far (:class:`tierline.compile.metric.RollupSpec`).
+
+:func:`refresh_rollups` aggregates only the events received after the watermark (and at
+or before ``through``), so its cost grows with new data. Rows are appended, never merged:
+a late event (old ``ts``, new ``received_at``) adds a row for its old day, and readers sum,
+min, max or count distinct over rows. A spec that a project adds is backfilled once.
+
+The watermark assumes that an event is never stored with ``received_at`` at or before a
+watermark already set. That is checked, cheaply: when the events received at or before the
+mark are not exactly the ``rolled`` ones (a later import that carried old ``received_at``
+stamps, or deleted events), :func:`usable_rollup` refuses the rollups (metrics then scan in
+full) and the next :func:`refresh_rollups` rebuilds them from scratch.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 import duckdb
 
-__all__ = ["ensure_rollups", "refresh_rollups", "rollup_mark"]
+from tierline.compile.metric import bucket, rollup_spec
+from tierline.engine.state import utc_naive
+from tierline.errors import EngineError
+from tierline.policy.metrics import MetricSet
+from tierline.policy.model import Project
 
-_DDL = (
-    "CREATE TABLE IF NOT EXISTS event_rollup ("
-    "account_id VARCHAR, day DATE, event VARCHAR, person_id VARCHAR, properties JSON, "
-    "n BIGINT, first_ts TIMESTAMP, last_ts TIMESTAMP)",
-    "CREATE TABLE IF NOT EXISTS rollup_mark (mark TIMESTAMP)",
+__all__ = [
+    "ROLLUP_TABLES",
+    "RollupState",
+    "ensure_rollups",
+    "refresh_rollups",
+    "rollup_state",
+    "usable_rollup",
+]
+
+ROLLUP_TABLES = (
+    "event_rollup_daily",
+    "event_person_daily",
+    "event_person_first",
+    "metric_rollup_daily",
+    "rollup_specs",
 )
+_DDL = (
+    "CREATE TABLE IF NOT EXISTS rollup_state ("
+    "mark TIMESTAMP NOT NULL, rolled BIGINT NOT NULL, refreshed_at TIMESTAMP)",
+    "CREATE TABLE IF NOT EXISTS event_rollup_daily (account_id VARCHAR, day DATE, "
+    "event VARCHAR, n BIGINT, first_ts TIMESTAMP, last_ts TIMESTAMP)",
+    "CREATE TABLE IF NOT EXISTS event_person_daily (account_id VARCHAR, day DATE, "
+    "event VARCHAR, person_id VARCHAR)",
+    "CREATE TABLE IF NOT EXISTS event_person_first (account_id VARCHAR, event VARCHAR, "
+    "person_id VARCHAR, first_ts TIMESTAMP)",
+    "CREATE TABLE IF NOT EXISTS metric_rollup_daily (spec VARCHAR, account_id VARCHAR, "
+    "day DATE, item VARCHAR, n BIGINT, first_ts TIMESTAMP, last_ts TIMESTAMP)",
+    "CREATE TABLE IF NOT EXISTS rollup_specs (spec VARCHAR PRIMARY KEY, filter_sql VARCHAR, "
+    "item_sql VARCHAR)",
+)
+_DAY = bucket("ts")
+
+
+@dataclass(frozen=True)
+class RollupState:
+    """Where the rollups stand: the watermark, how many events they hold, their specs."""
+
+    mark: datetime
+    rolled: int
+    specs: frozenset[str]
+
+
+def _one(con: duckdb.DuckDBPyConnection, sql: str, params: object = None) -> tuple[Any, ...] | None:
+    """The first row of a query, reading the result to its end (the connection stays free)."""
+    rows = con.execute(sql, params).fetchall()
+    return rows[0] if rows else None
 
 
 def ensure_rollups(con: duckdb.DuckDBPyConnection) -> None:
@@ -30,43 +95,158 @@ def ensure_rollups(con: duckdb.DuckDBPyConnection) -> None:
         con.execute(ddl)
 
 
-def rollup_mark(con: duckdb.DuckDBPyConnection) -> datetime | None:
-    """The watermark: every event received at or before it is in ``event_rollup``."""
+def rollup_state(con: duckdb.DuckDBPyConnection) -> RollupState | None:
+    """The rollups' state, or None before the first refresh."""
+    found = _one(
+        con,
+        "SELECT count(*) FROM duckdb_tables() WHERE table_name = 'rollup_state' "
+        "AND database_name = current_database() AND schema_name = current_schema()",
+    )
+    if not found or not found[0]:
+        return None
+    row = _one(con, "SELECT mark, rolled FROM rollup_state")
+    if row is None or not isinstance(row[0], datetime):
+        return None
+    specs = frozenset(str(r[0]) for r in con.execute("SELECT spec FROM rollup_specs").fetchall())
+    return RollupState(row[0], int(row[1]), specs)
+
+
+def _received_through(con: duckdb.DuckDBPyConnection, mark: datetime) -> int:
+    row = _one(con, "SELECT count(*) FROM events WHERE received_at <= CAST(? AS TIMESTAMP)", [mark])
+    return int(row[0]) if row else 0
+
+
+def usable_rollup(con: duckdb.DuckDBPyConnection, as_of: datetime) -> RollupState | None:
+    """The rollup state when a metric run as of ``as_of`` can read the rollups, else None.
+
+    They can when the watermark is at or before ``as_of`` (every rolled event was known at
+    ``as_of``) and the rolled events are exactly those received at or before the watermark.
+    """
+    state = rollup_state(con)
+    if state is None or state.mark > as_of:
+        return None
+    return state if _received_through(con, state.mark) == state.rolled else None
+
+
+def _specs(con: duckdb.DuckDBPyConnection, project: Project | MetricSet | None) -> list[str]:
+    """Register the project's filtered-metric specs; the keys not rolled up yet."""
+    if project is None:
+        return []
+    known = {str(r[0]) for r in con.execute("SELECT spec FROM rollup_specs").fetchall()}
+    added: list[str] = []
+    for metric in project.metrics:
+        spec = rollup_spec(metric)
+        if spec is None or spec.key in known or spec.key in added:
+            continue
+        con.execute(
+            "INSERT INTO rollup_specs VALUES (?, ?, ?)",
+            [spec.key, spec.filter_sql(), spec.item_sql()],
+        )
+        added.append(spec.key)
+    return added
+
+
+def _roll_specs(
+    con: duckdb.DuckDBPyConnection, keys: list[str] | None, rows: str, params: dict[str, object]
+) -> None:
+    """Append ``metric_rollup_daily`` rows for the events ``rows`` selects (SQL condition)."""
+    where = "" if keys is None else f" WHERE spec IN ({', '.join(repr(k) for k in keys)})"
+    specs = con.execute(f"SELECT spec, filter_sql, item_sql FROM rollup_specs{where}").fetchall()
+    if not specs:
+        return
+    parts = [
+        f"SELECT '{key}' AS spec, account_id, {_DAY} AS day, {item} AS item, count(*) AS n, "
+        f"min(ts) AS first_ts, max(ts) AS last_ts FROM events "
+        f"WHERE {rows} AND ts IS NOT NULL AND ({flt}) GROUP BY ALL"
+        for key, flt, item in specs
+    ]
+    union = " UNION ALL ".join(parts)
+    con.execute(f"INSERT INTO metric_rollup_daily SELECT * FROM ({union}) ORDER BY day", params)
+
+
+def _roll_events(con: duckdb.DuckDBPyConnection, rows: str, params: dict[str, object]) -> None:
+    """Append rows of the project-independent rollups for the events ``rows`` selects."""
+    rows = f"{rows} AND ts IS NOT NULL"
+    con.execute(
+        f"INSERT INTO event_rollup_daily SELECT account_id, {_DAY}, event, count(*), min(ts), "
+        f"max(ts) FROM events WHERE {rows} GROUP BY ALL ORDER BY 2",
+        params,
+    )
+    people = f"{rows} AND person_id IS NOT NULL"
+    con.execute(
+        f"INSERT INTO event_person_daily SELECT DISTINCT account_id, {_DAY}, event, person_id "
+        f"FROM events WHERE {people} ORDER BY 2",
+        params,
+    )
+    con.execute(
+        "INSERT INTO event_person_first SELECT n.* FROM (SELECT account_id, event, person_id, "
+        f"min(ts) AS first_ts FROM events WHERE {people} GROUP BY ALL) AS n "
+        "WHERE NOT EXISTS (SELECT 1 FROM event_person_first AS o WHERE "
+        "o.account_id IS NOT DISTINCT FROM n.account_id "
+        "AND o.event IS NOT DISTINCT FROM n.event "
+        "AND o.person_id = n.person_id AND o.first_ts <= n.first_ts)",
+        params,
+    )
+
+
+def _clear(con: duckdb.DuckDBPyConnection) -> None:
+    for table in (*ROLLUP_TABLES, "rollup_state"):
+        con.execute(f"DELETE FROM {table}")
+
+
+def _count(con: duckdb.DuckDBPyConnection, rows: str, params: dict[str, object]) -> int:
+    row = _one(con, f"SELECT count(*) FROM events WHERE {rows}", params)
+    return int(row[0]) if row else 0
+
+
+def _latest(con: duckdb.DuckDBPyConnection) -> datetime | None:
+    row = _one(con, "SELECT max(received_at) FROM events")
+    return row[0] if row and isinstance(row[0], datetime) else None
+
+
+def refresh_rollups(
+    con: duckdb.DuckDBPyConnection,
+    project: Project | MetricSet | None = None,
+    through: datetime | None = None,
+) -> int:
+    """Roll up the events received after the watermark, up to ``through``; events added.
+
+    ``through`` defaults to the latest ``received_at`` in the store; the watermark never
+    moves back. With a ``project``, its filtered metrics get their own daily rows
+    (backfilled from the rolled events the first time); specs registered earlier are kept
+    up to date by every refresh. A watermark that no longer holds (see the module doc)
+    rebuilds everything.
+    """
     ensure_rollups(con)
-    row = con.execute("SELECT max(mark) FROM rollup_mark").fetchone()
-    mark = row[0] if row else None
-    return mark if isinstance(mark, datetime) else None
-
-
-def refresh_rollups(con: duckdb.DuckDBPyConnection, through: datetime) -> int:
-    """Roll up the events received after the watermark and up to ``through``; rows added."""
-    mark = rollup_mark(con)
-    if mark is not None and through <= mark:
-        return 0
-    low = "" if mark is None else "AND received_at > CAST($mark AS TIMESTAMP)"
-    params: dict[str, object] = {"through": through}
-    if mark is not None:
-        params["mark"] = mark
     con.execute("BEGIN TRANSACTION")
     try:
-        before = _count(con)
-        con.execute(
-            "INSERT INTO event_rollup SELECT account_id, CAST(ts AS DATE) AS day, event, "
-            "person_id, properties, COUNT(*), MIN(ts), MAX(ts) FROM events "
-            f"WHERE received_at <= CAST($through AS TIMESTAMP) {low} "
-            "GROUP BY ALL",
-            params,
-        )
-        con.execute("DELETE FROM rollup_mark")
-        con.execute("INSERT INTO rollup_mark VALUES (CAST(? AS TIMESTAMP))", [through])
-        added = _count(con) - before
+        state = rollup_state(con)
+        if state is not None and _received_through(con, state.mark) != state.rolled:
+            _clear(con)
+            state = None
+        top = utc_naive(through) if through is not None else _latest(con)
+        added_specs = _specs(con, project)
+        added = 0
+        if state is not None and added_specs:
+            old = "received_at <= CAST($mark AS TIMESTAMP)"
+            _roll_specs(con, added_specs, old, {"mark": state.mark})
+        if top is not None and (state is None or top > state.mark):
+            rows = "received_at <= CAST($top AS TIMESTAMP)"
+            params: dict[str, object] = {"top": top}
+            if state is not None:
+                rows += " AND received_at > CAST($mark AS TIMESTAMP)"
+                params["mark"] = state.mark
+            added = _count(con, rows, params)
+            _roll_events(con, rows, params)
+            _roll_specs(con, None, rows, params)
+            rolled = (state.rolled if state is not None else 0) + added
+            con.execute("DELETE FROM rollup_state")
+            con.execute("INSERT INTO rollup_state VALUES (?, ?, ?)", [top, rolled, utc_naive(None)])
         con.execute("COMMIT")
+    except duckdb.Error as exc:
+        con.execute("ROLLBACK")
+        raise EngineError(f"refreshing the event rollups: {exc}") from exc
     except BaseException:
         con.execute("ROLLBACK")
         raise
     return added
-
-
-def _count(con: duckdb.DuckDBPyConnection) -> int:
-    row = con.execute("SELECT count(*) FROM event_rollup").fetchone()
-    return int(row[0]) if row else 0

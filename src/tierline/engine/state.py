@@ -30,6 +30,7 @@ __all__ = [
     "ASSIGNMENT_SOURCES",
     "POLICY_SOURCES",
     "STATE_SQL",
+    "SYSTEM_ACTOR",
     "append_audit",
     "create_state_tables",
     "utc_naive",
@@ -41,6 +42,10 @@ ASSIGNMENT_SOURCES: tuple[str, ...] = ("rule", "override", "auto_upgrade", "reas
 
 # The sources that are a decision of the policy (not of a person).
 POLICY_SOURCES: tuple[str, ...] = ("rule", "auto_upgrade", "reassign")
+
+# The actor the engine itself acts as: automatic upgrades, graduation recommendations
+# (override requests that a manager decides), reassignments in the audit log.
+SYSTEM_ACTOR = "tierline"
 
 _SOURCES_SQL = ", ".join(f"'{s}'" for s in ASSIGNMENT_SOURCES)
 _POLICY_SQL = ", ".join(f"'{s}'" for s in POLICY_SOURCES)

@@ -20,6 +20,7 @@ import re
 import zoneinfo
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
+from typing import TYPE_CHECKING
 
 from pydantic import TypeAdapter, ValidationError
 
@@ -48,6 +49,9 @@ from tierline.policy.shape import Report, quiet, read_yaml, validate_shape
 from tierline.policy.staffing import read_csm_assignment
 from tierline.policy.tracks import TrackFile, read_track_file, track_files
 from tierline.policy.yaml_marks import MarkedDict, Pos, parse_marked
+
+if TYPE_CHECKING:
+    from tierline.policy.metrics import Metric
 
 __all__ = [
     "PROJECT_FILE",
@@ -145,6 +149,8 @@ class _Loader:
         self.broken: set[str] = set()
         # The names a condition may read: the fields, plus the broken ones (see above).
         self.names: dict[str, str] = {}
+        # The metrics of metrics.yaml once it loads without errors (Project.metrics).
+        self.found_metrics: tuple[Metric, ...] = ()
 
     def show(self, rel: str) -> str:
         """The path of a project file as diagnostics print it."""
@@ -201,6 +207,7 @@ class _Loader:
             files=tuple(policy_files(self.root)),
             tracks=tuple(sorted(tracks, key=lambda t: (t.level, t.id))),
             csm_assignment=staffing,
+            metrics=self.found_metrics,
         )
 
     # tierline.yaml: settings and fields
@@ -270,6 +277,7 @@ class _Loader:
             self.report.extend(exc.diagnostics)
             data = parse_marked(text)[0]
             return dict.fromkeys(data, "number") if isinstance(data, MarkedDict) else {}
+        self.found_metrics = found.metrics
         stamp = ("first", "last")
         return {m.name: "timestamp" if m.kind in stamp else "number" for m in found.metrics}
 

@@ -25,14 +25,22 @@ other metrics, account fields and ``as_of``). The body of an aggregate takes:
 
 ``window`` (``30d``, ``12h``, ``2w``) and ``offset`` (same units) sit beside the kind.
 
-Semantics as of T (every interval is half-open, so consecutive windows tile time):
+Semantics as of T (every interval is open below and closed above, so consecutive windows
+tile time, and "as of T" includes T as everywhere else in the engine):
 
-- a row belongs to the book as of T when its time is before T, and an event also needs
+- a row belongs to the book as of T when its time is at or before T, and an event also needs
   ``received_at <= T`` (an event that arrived after T was not known at T, which keeps
   backtests reproducible);
-- ``window: W, offset: O`` keeps rows with time in ``[T - W - O, T - O)``: an event at
-  exactly ``T - 30d`` is inside ``logins_30d``, one at exactly ``T`` is not (it belongs to
-  the next run); with no window the lower end is open (all time up to ``T - O``).
+- ``window: W, offset: O`` keeps rows with time in ``(T - W - O, T - O]``: an event at
+  exactly ``T`` is inside ``logins_30d``, one at exactly ``T - 30d`` is not (it was in the
+  window of the run 30 days earlier); with no window the lower end is open (all time up to
+  ``T - O``);
+- ``count``/``distinct_users``/``distinct`` of an account without rows are 0; ``first``,
+  ``last``, ``latest`` and ``sum`` are NULL; ``distinct`` compares values as text; ``latest``
+  breaks ties on time by the row id (``message_id`` for events); in an ``expr``, ``a / b``
+  is NULL when ``b`` is 0.
+
+Compiled by :mod:`tierline.compile.metric`, computed by :mod:`tierline.engine.metrics`.
 """
 
 from __future__ import annotations

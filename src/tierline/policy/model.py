@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Literal
 from tierline.dsl.model import Tree
 
 if TYPE_CHECKING:
+    from tierline.policy.metrics import Metric
     from tierline.policy.staffing import CsmAssignment
     from tierline.policy.track import Track
 
@@ -195,6 +196,7 @@ class Project:
     files: tuple[str, ...] = ()
     tracks: tuple[Track, ...] = ()
     csm_assignment: CsmAssignment | None = None
+    metrics: tuple[Metric, ...] = ()  # metrics.yaml, in dependency order
 
     @property
     def custom_fields(self) -> tuple[FieldDef, ...]:

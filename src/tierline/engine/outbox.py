@@ -1,0 +1,248 @@
+"""The outbox: every action a run decides, appended once, keyed by (rule, account, episode).
+
+Two append-only tables, created on first use by :func:`ensure_outbox`:
+
+``outbox`` — one row per action::
+
+    seq, idempotency_key, rule, account_id, episode, kind, due_at, payload, created_at,
+    run_id, policy_version, status
+
+``idempotency_key`` is the first 32 hex digits of ``sha256(rule|account_id|episode)``
+(:func:`idempotency_key`); it is the primary key, and :func:`append_candidates` inserts the
+candidates whose key is not recorded yet in ONE ``INSERT … SELECT`` anti-joined on it, so a
+second run at the same time adds nothing. ``seq`` is the insertion order; ``status`` is
+``pending`` when written (deliveries are recorded elsewhere, never by updating this row).
+
+``runs`` — one row per recorded run::
+
+    run_id, as_of, started_at, finished_at, policy_version, counts, dry_run, backtest
+
+Candidates are any relation with the columns ``rule, account_id, episode, kind, due_at,
+payload`` (:data:`CANDIDATE_COLUMNS`); rows with a NULL rule, account or episode are never
+recorded, and duplicates of a key within one batch keep the earliest due.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+import duckdb
+
+from tierline.errors import EngineError
+
+__all__ = [
+    "ACTION_KINDS",
+    "CANDIDATE_COLUMNS",
+    "OUTBOX_SQL",
+    "OUTBOX_TABLE",
+    "RUNS_TABLE",
+    "OutboxRow",
+    "append_candidates",
+    "ensure_outbox",
+    "idempotency_key",
+    "key_sql",
+    "outbox_rows",
+    "record_run",
+]
+
+OUTBOX_TABLE = "outbox"
+RUNS_TABLE = "runs"
+CANDIDATE_COLUMNS: tuple[str, ...] = ("rule", "account_id", "episode", "kind", "due_at", "payload")
+ACTION_KINDS: tuple[str, ...] = ("task", "email", "notify", "tier_change", "csm_assignment")
+
+_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)?$")
+
+OUTBOX_SQL: tuple[str, ...] = (
+    "CREATE SEQUENCE IF NOT EXISTS outbox_seq START 1",
+    f"""CREATE TABLE IF NOT EXISTS {OUTBOX_TABLE} (
+  seq BIGINT NOT NULL DEFAULT nextval('outbox_seq'),
+  idempotency_key VARCHAR PRIMARY KEY,
+  rule VARCHAR NOT NULL,
+  account_id VARCHAR NOT NULL,
+  episode VARCHAR NOT NULL,
+  kind VARCHAR NOT NULL,
+  due_at TIMESTAMP,
+  payload JSON,
+  created_at TIMESTAMP NOT NULL,
+  run_id VARCHAR NOT NULL,
+  policy_version VARCHAR NOT NULL,
+  status VARCHAR NOT NULL DEFAULT 'pending'
+)""",
+    f"""CREATE TABLE IF NOT EXISTS {RUNS_TABLE} (
+  run_id VARCHAR PRIMARY KEY,
+  as_of TIMESTAMP NOT NULL,
+  started_at TIMESTAMP NOT NULL,
+  finished_at TIMESTAMP NOT NULL,
+  policy_version VARCHAR NOT NULL,
+  counts JSON,
+  dry_run BOOLEAN NOT NULL,
+  backtest BOOLEAN NOT NULL
+)""",
+)
+
+
+@dataclass(frozen=True)
+class OutboxRow:
+    """One recorded (or, in a dry run, would-be) action."""
+
+    seq: int
+    idempotency_key: str
+    rule: str
+    account_id: str
+    episode: str
+    kind: str
+    due_at: datetime | None
+    payload: Mapping[str, object]
+    run_id: str
+
+    def to_dict(self) -> dict[str, object]:
+        """A JSON-ready dict (times as ISO-8601 UTC)."""
+        return {
+            "seq": self.seq,
+            "idempotency_key": self.idempotency_key,
+            "rule": self.rule,
+            "account_id": self.account_id,
+            "episode": self.episode,
+            "kind": self.kind,
+            "due_at": None if self.due_at is None else self.due_at.isoformat() + "Z",
+            "payload": dict(self.payload),
+            "run_id": self.run_id,
+        }
+
+
+def idempotency_key(rule: str, account_id: str, episode: str) -> str:
+    """The action's key: the first 32 hex digits of sha256 of ``rule|account_id|episode``.
+
+    >>> idempotency_key("stall:guided", "a1", "2026-03-16")
+    '9db0c660a915390323c2e5e9aba2bbe8'
+    """
+    return hashlib.sha256(f"{rule}|{account_id}|{episode}".encode()).hexdigest()[:32]
+
+
+def key_sql(alias: str = "c") -> str:
+    """The SQL of :func:`idempotency_key` over a relation aliased ``alias``."""
+    return f"left(sha256({alias}.rule || '|' || {alias}.account_id || '|' || {alias}.episode), 32)"
+
+
+def ensure_outbox(con: duckdb.DuckDBPyConnection) -> None:
+    """Create the ``outbox`` and ``runs`` tables when missing."""
+    for ddl in OUTBOX_SQL:
+        con.execute(ddl)
+
+
+def _relation(source: str) -> str:
+    if _NAME.match(source):
+        return source
+    if source.startswith("(") and source.endswith(")"):
+        return source
+    raise EngineError(f"candidates must be a table name or a parenthesised SELECT, not {source!r}")
+
+
+def append_candidates(
+    con: duckdb.DuckDBPyConnection,
+    candidates: str,
+    *,
+    run_id: str,
+    policy_version: str,
+    created_at: datetime,
+) -> int:
+    """Append the candidates not recorded yet (one statement); the number of rows added."""
+    ensure_outbox(con)
+    source = _relation(candidates)
+    sql = f"""
+INSERT INTO {OUTBOX_TABLE} (idempotency_key, rule, account_id, episode, kind, due_at,
+  payload, created_at, run_id, policy_version)
+SELECT k.idempotency_key, k.rule, k.account_id, k.episode, k.kind, k.due_at,
+  CAST(k.payload AS JSON), CAST($created_at AS TIMESTAMP), $run_id, $policy_version
+FROM (
+  SELECT {key_sql("c")} AS idempotency_key, c.rule, c.account_id, c.episode, c.kind,
+    CAST(c.due_at AS TIMESTAMP) AS due_at, CAST(c.payload AS VARCHAR) AS payload
+  FROM {source} AS c
+  WHERE c.rule IS NOT NULL AND c.account_id IS NOT NULL AND c.episode IS NOT NULL
+  QUALIFY row_number() OVER (
+    PARTITION BY idempotency_key ORDER BY c.due_at NULLS LAST, c.kind, c.payload
+  ) = 1
+) AS k
+WHERE NOT EXISTS (
+  SELECT 1 FROM {OUTBOX_TABLE} AS o WHERE o.idempotency_key = k.idempotency_key
+)
+ORDER BY k.due_at NULLS LAST, k.account_id, k.rule, k.episode
+"""
+    params = {"created_at": created_at, "run_id": run_id, "policy_version": policy_version}
+    try:
+        row = con.execute(sql, params).fetchone()
+    except duckdb.Error as exc:
+        raise EngineError(f"appending actions to the outbox failed: {exc}") from exc
+    return int(row[0]) if row else 0
+
+
+def record_run(
+    con: duckdb.DuckDBPyConnection,
+    *,
+    run_id: str,
+    as_of: datetime,
+    started_at: datetime,
+    finished_at: datetime,
+    policy_version: str,
+    counts: Mapping[str, object],
+    dry_run: bool,
+    backtest: bool,
+) -> None:
+    """Append one row to ``runs``."""
+    ensure_outbox(con)
+    con.execute(
+        f"INSERT INTO {RUNS_TABLE} VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        [
+            run_id,
+            as_of,
+            started_at,
+            finished_at,
+            policy_version,
+            json.dumps(counts, sort_keys=True, default=str),
+            dry_run,
+            backtest,
+        ],
+    )
+
+
+def _payload(value: object) -> Mapping[str, object]:
+    if value is None:
+        return {}
+    loaded = json.loads(str(value))
+    return loaded if isinstance(loaded, dict) else {"value": loaded}
+
+
+def outbox_rows(
+    con: duckdb.DuckDBPyConnection,
+    where: str = "TRUE",
+    params: Sequence[object] = (),
+    *,
+    limit: int | None = None,
+) -> tuple[OutboxRow, ...]:
+    """Outbox rows matching ``where`` (SQL over the outbox's columns), in ``seq`` order."""
+    ensure_outbox(con)
+    tail = "" if limit is None else f" LIMIT {int(limit)}"
+    rows = con.execute(
+        "SELECT seq, idempotency_key, rule, account_id, episode, kind, due_at, "
+        f"CAST(payload AS VARCHAR), run_id FROM {OUTBOX_TABLE} WHERE {where} ORDER BY seq{tail}",
+        list(params),
+    ).fetchall()
+    return tuple(
+        OutboxRow(
+            seq=int(r[0]),
+            idempotency_key=str(r[1]),
+            rule=str(r[2]),
+            account_id=str(r[3]),
+            episode=str(r[4]),
+            kind=str(r[5]),
+            due_at=r[6] if isinstance(r[6], datetime) else None,
+            payload=_payload(r[7]),
+            run_id=str(r[8]),
+        )
+        for r in rows
+    )

@@ -1,0 +1,312 @@
+"""One engine run as of a time: the actions a CS team should take now, recorded once.
+
+:func:`run` does, in ONE transaction on the store's connection:
+
+1. assign new closed-won accounts (:func:`tierline.engine.assign.assign_accounts`);
+2. enrollments and milestone progress (:func:`tierline.engine.milestone.milestone_progress`);
+3. transitions (:func:`tierline.engine.transition.apply_transitions`): stalls, automatic
+   upgrades (``auto_upgrade`` assignment rows at their deterministic times) and graduation
+   recommendations; afterwards the progress tables describe the stints after them;
+4. CSM assignment for accounts that need one and have none
+   (:func:`tierline.engine.csm.assign_csms`, over the stints after the transitions);
+5. touchpoints due by then (:func:`tierline.engine.touchpoint.materialise_touchpoints`);
+6. every candidate (touchpoints, CSM picks, stall / upgrade / graduation actions) is
+   appended to the outbox, anti-joined on its idempotency key
+   (:func:`tierline.engine.outbox.append_candidates`), and the run is recorded in ``runs``.
+
+Running twice at the same ``as_of`` adds nothing the second time. A *dry run* does all of
+it and then rolls the transaction back: the report says what would be added, the store is
+unchanged. Nothing here loops over accounts: each step is a few set-based statements.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+import duckdb
+
+from tierline.engine.assign import assign_accounts
+from tierline.engine.csm import CANDIDATES_TABLE as CSM_CANDIDATES
+from tierline.engine.csm import assign_csms
+from tierline.engine.enrollment import ENROLLMENT_TABLE
+from tierline.engine.milestone import milestone_progress
+from tierline.engine.outbox import (
+    OUTBOX_TABLE,
+    OutboxRow,
+    append_candidates,
+    ensure_outbox,
+    outbox_rows,
+    record_run,
+)
+from tierline.engine.state import utc_naive
+from tierline.engine.touchpoint import CANDIDATES_TABLE as TOUCHPOINT_CANDIDATES
+from tierline.engine.touchpoint import materialise_touchpoints
+from tierline.engine.transition import CANDIDATES_TABLE as TRANSITION_CANDIDATES
+from tierline.engine.transition import apply_transitions
+from tierline.errors import EngineError
+from tierline.policy.model import Project
+from tierline.store import Store
+
+if TYPE_CHECKING:
+    from tierline.engine.csm import CsmPlan
+
+__all__ = [
+    "CANDIDATE_SOURCES",
+    "RUN_CANDIDATES",
+    "RunReport",
+    "new_run_id",
+    "run",
+]
+
+RUN_CANDIDATES = "run_candidates"
+# The temp tables whose rows a run appends to the outbox, in this order.
+CANDIDATE_SOURCES: tuple[str, ...] = (
+    TRANSITION_CANDIDATES,
+    CSM_CANDIDATES,
+    TOUCHPOINT_CANDIDATES,
+)
+
+
+@dataclass(frozen=True)
+class RunReport:
+    """What one run did (or, dry, would do): counts per step, and the actions it added.
+
+    ``by_kind`` / ``by_rule`` count the actions added; ``actions`` are the first of them
+    (by outbox order, at most the ``limit`` the run was given).
+    """
+
+    run_id: str
+    as_of: datetime
+    policy_version: str
+    dry_run: bool
+    backtest: bool
+    started_at: datetime
+    finished_at: datetime
+    assigned: tuple[tuple[str, int], ...]
+    enrolled: int
+    upgrades: int
+    stalls: int
+    graduations: int
+    csm_assigned: int
+    csm_unplaced: int
+    shortfall: Mapping[str, int]
+    candidates: int
+    added: int
+    by_kind: tuple[tuple[str, int], ...]
+    by_rule: tuple[tuple[str, str, int], ...]
+    actions: tuple[OutboxRow, ...] = field(default=())
+    later_decisions: datetime | None = None
+
+    @property
+    def in_the_past(self) -> bool:
+        """True when the store held decisions made after ``as_of`` before this run.
+
+        Such a run sees only what was decided by ``as_of``: replay the past with a backtest.
+        """
+        return self.later_decisions is not None
+
+    @property
+    def written(self) -> bool:
+        """True when the run changed the store (never for a dry run)."""
+        return not self.dry_run
+
+    def counts(self) -> dict[str, object]:
+        """The counts (no actions), as recorded in ``runs.counts``."""
+        return {
+            "assigned": dict(self.assigned),
+            "enrolled": self.enrolled,
+            "upgrades": self.upgrades,
+            "stalls": self.stalls,
+            "graduations": self.graduations,
+            "csm_assigned": self.csm_assigned,
+            "csm_unplaced": self.csm_unplaced,
+            "shortfall": dict(self.shortfall),
+            "candidates": self.candidates,
+            "added": self.added,
+            "by_kind": dict(self.by_kind),
+            "by_rule": {rule: n for rule, _, n in self.by_rule},
+        }
+
+    def to_dict(self) -> dict[str, object]:
+        """A JSON-ready dict (times as ISO-8601 UTC)."""
+        return {
+            "run_id": self.run_id,
+            "as_of": self.as_of.isoformat() + "Z",
+            "policy_version": self.policy_version,
+            "dry_run": self.dry_run,
+            "backtest": self.backtest,
+            **self.counts(),
+            "by_rule": [{"rule": r, "kind": k, "count": n} for r, k, n in self.by_rule],
+            "later_decisions": None
+            if self.later_decisions is None
+            else self.later_decisions.isoformat() + "Z",
+            "actions": [a.to_dict() for a in self.actions],
+        }
+
+
+class _Joined(Store):
+    """The store seen from inside a transaction the run holds: its blocks join that one."""
+
+    @contextmanager
+    def transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """Yield the connection; the run commits or rolls back."""
+        yield self.con
+
+
+def new_run_id(as_of: datetime) -> str:
+    """A fresh run id: the as-of time and a random suffix, e.g. ``20260316T235959-1a2b…``."""
+    return f"{utc_naive(as_of):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:12]}"
+
+
+def _collect(con: duckdb.DuckDBPyConnection) -> int:
+    parts = [
+        f"SELECT rule, account_id, episode, kind, CAST(due_at AS TIMESTAMP) AS due_at, "
+        f"CAST(payload AS VARCHAR) AS payload FROM {name}"
+        for name in CANDIDATE_SOURCES
+    ]
+    con.execute(f"CREATE OR REPLACE TEMP TABLE {RUN_CANDIDATES} AS " + " UNION ALL ".join(parts))
+    row = con.execute(f"SELECT count(*) FROM {RUN_CANDIDATES}").fetchone()
+    return int(row[0]) if row else 0
+
+
+def _grouped(
+    con: duckdb.DuckDBPyConnection, run_id: str
+) -> tuple[tuple[tuple[str, int], ...], tuple[tuple[str, str, int], ...]]:
+    kinds = con.execute(
+        f"SELECT kind, count(*) AS n FROM {OUTBOX_TABLE} WHERE run_id = ? "
+        "GROUP BY kind ORDER BY n DESC, kind",
+        [run_id],
+    ).fetchall()
+    rules = con.execute(
+        f"SELECT rule, kind, count(*) AS n FROM {OUTBOX_TABLE} WHERE run_id = ? "
+        "GROUP BY rule, kind ORDER BY rule, kind",
+        [run_id],
+    ).fetchall()
+    return (
+        tuple((str(k), int(n)) for k, n in kinds),
+        tuple((str(r), str(k), int(n)) for r, k, n in rules),
+    )
+
+
+def _steps(
+    store: Store,
+    project: Project,
+    as_of: datetime,
+    now: datetime,
+    run_id: str,
+    *,
+    dry_run: bool,
+    backtest: bool,
+    limit: int | None,
+) -> RunReport:
+    con = store.con
+    joined = _Joined(con, store.location)
+    joined.fields = store.fields
+    ensure_outbox(con)
+    later = con.execute(
+        "SELECT max(assigned_at) FROM assignments WHERE assigned_at > CAST(? AS TIMESTAMP)",
+        [as_of],
+    ).fetchone()
+    assigned = assign_accounts(joined, project, as_of, now=now)
+    milestone_progress(con, project, as_of)
+    moves = apply_transitions(con, project, as_of, run_id, now, outbox=OUTBOX_TABLE)
+    csm: CsmPlan = assign_csms(con, project, as_of, ENROLLMENT_TABLE, outbox=OUTBOX_TABLE)
+    materialise_touchpoints(con, project, as_of)
+    enrolled_row = con.execute(
+        f"SELECT count(DISTINCT account_id) FROM {ENROLLMENT_TABLE} WHERE ended_at IS NULL"
+    ).fetchone()
+    candidates = _collect(con)
+    added = append_candidates(
+        con, RUN_CANDIDATES, run_id=run_id, policy_version=project.version, created_at=now
+    )
+    by_kind, by_rule = _grouped(con, run_id)
+    actions = outbox_rows(con, "run_id = ?", [run_id], limit=limit)
+    picks = {p.account_id for p in csm.picks}
+    if moves.csm is not None:
+        picks |= {p.account_id for p in moves.csm.picks}
+    report = RunReport(
+        run_id=run_id,
+        as_of=as_of,
+        policy_version=project.version,
+        dry_run=dry_run,
+        backtest=backtest,
+        started_at=now,
+        finished_at=utc_naive(None),
+        assigned=tuple((s.segmentation, s.assigned_count) for s in assigned.segmentations),
+        enrolled=int(enrolled_row[0]) if enrolled_row else 0,
+        upgrades=len(moves.upgrades),
+        stalls=len(moves.stalls),
+        graduations=sum(1 for g in moves.graduations if g.status in ("new", "pending")),
+        csm_assigned=len(picks),
+        csm_unplaced=len(csm.unplaced),
+        shortfall=csm.shortfall,
+        candidates=candidates,
+        added=added,
+        by_kind=by_kind,
+        by_rule=by_rule,
+        actions=actions,
+        later_decisions=later[0] if later and isinstance(later[0], datetime) else None,
+    )
+    if not dry_run:
+        record_run(
+            con,
+            run_id=run_id,
+            as_of=as_of,
+            started_at=now,
+            finished_at=report.finished_at,
+            policy_version=project.version,
+            counts=report.counts(),
+            dry_run=False,
+            backtest=backtest,
+        )
+    return report
+
+
+def run(
+    store: Store,
+    project: Project,
+    as_of: datetime,
+    *,
+    dry_run: bool = False,
+    now: datetime | None = None,
+    limit: int | None = 20,
+    backtest: bool = False,
+    run_id: str | None = None,
+) -> RunReport:
+    """Run the engine as of ``as_of`` (UTC) and append the new actions to the outbox.
+
+    ``dry_run`` computes everything and rolls it back (nothing is written). ``now`` is the
+    recording time (default: the wall clock); ``limit`` how many added actions the report
+    lists (None: all); ``backtest`` marks the run as part of a backtest in ``runs``.
+    """
+    if limit is not None and limit < 0:
+        raise EngineError(f"limit must be 0 or more, not {limit}")
+    moment = utc_naive(as_of)
+    recorded = utc_naive(now)
+    rid = run_id or new_run_id(moment)
+    con = store.con
+    try:
+        con.execute("BEGIN TRANSACTION")
+    except duckdb.TransactionException as exc:
+        raise EngineError(f"a run needs its own transaction, but one is open: {exc}") from exc
+    try:
+        report = _steps(
+            store,
+            project,
+            moment,
+            recorded,
+            rid,
+            dry_run=dry_run,
+            backtest=backtest,
+            limit=limit,
+        )
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    con.execute("ROLLBACK" if dry_run else "COMMIT")
+    return report
