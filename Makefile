@@ -39,6 +39,16 @@ check:
 demo: $(STAMP)
 	$(BIN)/tierline demo
 
+# The assignment benchmark (bench/README.md); add 10000000 to SIZES for the 10^7 run.
+STAMP_BENCH := $(VENV)/.installed-bench
+SIZES ?= 100000 1000000
+$(STAMP_BENCH): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e '.[bench]'
+	touch $@ $(STAMP)
+
+bench: $(STAMP_BENCH)
+	$(BIN)/python bench/assign.py --sizes $(SIZES)
+
 fmt:
 	$(BIN)/ruff format src tests $(wildcard bench)
 	$(BIN)/ruff check --fix src tests $(wildcard bench)
