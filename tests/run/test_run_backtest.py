@@ -54,7 +54,7 @@ def test_backtest_equals_a_loop_of_runs_on_a_copy(tmp_path: Path) -> None:
         (f"{s.as_of:%Y-%m-%d}", a.idempotency_key) for s in report.steps for a in s.report.actions
     ]
     assert timeline == [(r[0], r[1]) for r in expected]
-    assert report.added == len(expected) == 8
+    assert report.added == len(expected) == 11
     assert report.scratch == kept
     with Store.open(kept, project.fields) as replica:
         assert _rows(replica) == expected
@@ -63,9 +63,46 @@ def test_backtest_equals_a_loop_of_runs_on_a_copy(tmp_path: Path) -> None:
     assert flags == [(True,)]
     per_day = {f"{s.as_of:%m-%d}": s.report.added for s in report.steps if s.report.added}
     # the first run catches up g1's CSM; on 03-20 the day-14 upgrade (17:00 UTC) precedes
-    # the run, so the tech-touch stint is current and the self-serve day-14 touches are not
-    assert per_day == {"03-06": 1, "03-08": 1, "03-10": 2, "03-14": 1, "03-20": 3}
-    assert report.by_kind() == {"email": 3, "csm_assignment": 2, "task": 2, "tier_change": 1}
+    # the run, yet the self-serve touches due at 16:00, before the stint ended, are emitted
+    assert per_day == {"03-06": 1, "03-08": 1, "03-10": 2, "03-14": 1, "03-20": 6}
+    assert report.by_kind() == {"email": 4, "csm_assignment": 2, "task": 4, "tier_change": 1}
+    day14 = {
+        (a.rule, a.episode, a.due_at)
+        for s in report.steps
+        for a in s.report.actions
+        if a.account_id == "s1" and a.due_at == datetime(2026, 3, 20, 16, 0)
+    }
+    assert day14 == {
+        ("touchpoint:self_serve/missing_milestones_outreach", "1", datetime(2026, 3, 20, 16, 0)),
+        ("touchpoint:self_serve/orientation_call", "1", datetime(2026, 3, 20, 16, 0)),
+        ("touchpoint:self_serve/success_stories_email", "1", datetime(2026, 3, 20, 16, 0)),
+    }
+
+
+def _touches(store: Store) -> set[tuple[str, str, str, str, datetime]]:
+    rows = store.con.execute(
+        "SELECT idempotency_key, rule, account_id, episode, due_at FROM outbox "
+        "WHERE rule LIKE 'touchpoint:%'"
+    ).fetchall()
+    return {(str(k), str(r), str(a), str(e), d) for k, r, a, e, d in rows}
+
+
+def test_a_daily_backtest_and_one_run_at_its_end_emit_the_same_touches(tmp_path: Path) -> None:
+    # s1 is upgraded on 03-20 at 17:00, one hour after its day-14 touches fell due
+    project = make_book(tmp_path / "pj")
+    first, last = datetime(2026, 3, 12, 23, 59, 59), datetime(2026, 3, 22, 23, 59, 59)
+    kept = tmp_path / "daily.duckdb"
+    with Store.open(project.store_path, project.fields) as store:
+        backtest(store, project, first, last, step=DAY, scratch=kept)
+        run(store, project, last, now=last)
+        once = _touches(store)
+    with Store.open(kept, project.fields) as replica:
+        daily = _touches(replica)
+    assert daily == once
+    assert {r[1] for r in once if r[2] == "s1"} >= {
+        "touchpoint:self_serve/missing_milestones_outreach",
+        "touchpoint:self_serve/orientation_call",
+    }
 
 
 def test_backtest_scratch_is_removed_and_the_json_shape(tmp_path: Path) -> None:

@@ -17,6 +17,7 @@ import pytest
 from tierline.engine.touchpoint import (
     CANDIDATE_COLUMNS,
     CANDIDATES_TABLE,
+    FULL_SCHEDULE_TABLE,
     MAX_OCCURRENCES,
     SCHEDULE_TABLE,
     UPCOMING_TABLE,
@@ -127,7 +128,7 @@ Reach = tuple[str, str, str, str]  # account, track, milestone, reached_at
 
 
 def book(stints: Sequence[Stint], reached: Sequence[Reach] = ()) -> duckdb.DuckDBPyConnection:
-    """A connection with crafted ``track_enrollments`` and ``milestone_progress``."""
+    """A connection with crafted ``track_enrollments``, ``milestone_progress``, no events."""
     con = duckdb.connect()
     con.execute(
         "CREATE TEMP TABLE track_enrollments (account_id VARCHAR, track_id VARCHAR, "
@@ -138,6 +139,10 @@ def book(stints: Sequence[Stint], reached: Sequence[Reach] = ()) -> duckdb.DuckD
         "CREATE TEMP TABLE milestone_progress (account_id VARCHAR, track_id VARCHAR, "
         "milestone_id VARCHAR, due_at TIMESTAMP, reached_at TIMESTAMP, status VARCHAR, "
         "is_ttfv BOOLEAN)"
+    )
+    con.execute(
+        "CREATE TABLE events (account_id VARCHAR, event VARCHAR, person_id VARCHAR, "
+        "ts TIMESTAMP, properties JSON)"
     )
     for account, track, start, end, zone in stints:
         con.execute(
@@ -401,18 +406,134 @@ def test_episodes_are_deterministic_and_grow_monotonically() -> None:
     assert sorted(checkins, key=int) == [str(n) for n in range(1, len(checkins) + 1)]
 
 
-def test_only_the_current_stint_is_scheduled_and_a_reentry_numbers_anew() -> None:
+def test_ended_stints_keep_touches_due_before_they_ended_and_a_reentry_numbers_anew() -> None:
     con = book(
         [
-            ("r1", "guided", "2026-01-05 14:00:00", "2026-01-20 00:00:00", NY),
+            ("r1", "guided", "2026-01-05 14:00:00", "2026-01-20 00:00:00", NY),  # Mon 09:00
             ("r1", "self_serve", "2026-01-20 00:00:00", "2026-02-02 14:00:00", NY),
             ("r1", "guided", "2026-02-02 14:00:00", None, NY),  # Mon 09:00 EST
         ]
     )
     rows = candidates(con, project(), "2026-02-10 00:00:00")
+    # self-serve's day-14 touches (02-03) fell after that stint ended: none
     assert {r[0].split("/")[0] for r in rows} == {"touchpoint:guided"}
-    assert due(rows, "r1", "kickoff") == [("s2-1", ts("2026-02-09 14:00:00"))]
-    assert due(rows, "r1", "warmup") == [("s2-1", ts("2026-02-09 14:00:00"))]
+    # the first guided stint keeps its episodes; the re-entry numbers anew
+    assert due(rows, "r1", "kickoff") == [
+        ("1", ts("2026-01-12 14:00:00")),
+        ("s2-1", ts("2026-02-09 14:00:00")),
+    ]
+    assert due(rows, "r1", "plan") == [("1", ts("2026-01-19 14:00:00"))]
+    assert due(rows, "r1", "review") == [
+        ("1", ts("2026-01-12 14:00:00")),
+        ("2", ts("2026-01-19 14:00:00")),
+        ("s2-1", ts("2026-02-09 14:00:00")),
+    ]
+    daily = due(rows, "r1", "daily")
+    first = [d for e, d in daily if not e.startswith("s2-")]
+    assert len(first) == 14
+    assert first[-1] == ts("2026-01-19 14:00:00")  # 01-20 14:00 is after the stint ended
+    # only the current stint has next touchpoints
+    nxt = upcoming(con)
+    assert ("r1", "kickoff") not in nxt
+    assert nxt[("r1", "plan")] == ("s2-1", ts("2026-02-16 14:00:00"))
+    current = con.execute(
+        f"SELECT DISTINCT substr(episode, 1, 3) FROM {SCHEDULE_TABLE} ORDER BY 1"
+    ).fetchall()
+    assert current == [("s2-",)]
+
+
+def test_touches_due_before_an_upgrade_are_emitted_when_no_run_saw_them() -> None:
+    # Self-serve from Mon 2026-03-02 16:00 UTC; the day-14 upgrade at 17:00 ends the stint
+    # one hour after the day-14 touches fell due (16:00). The nudge (3 days later) is lost.
+    stint = ("u1", "self_serve", "2026-03-02 16:00:00", None, "UTC")
+    seen = candidates(book([stint]), project(), "2026-03-16 16:30:00")
+    ended = book(
+        [
+            (*stint[:3], "2026-03-16 17:00:00", "UTC"),
+            ("u1", "guided", "2026-03-16 17:00:00", None, "UTC"),
+        ]
+    )
+    later = candidates(ended, project(), "2026-04-30 00:00:00")
+    day14 = ts("2026-03-16 16:00:00")
+    assert due(later, "u1", "outreach") == [("1", day14)]
+    assert due(later, "u1", "orientation") == [("1", day14)]
+    assert due(later, "u1", "nudge") == []
+    # the same keys and rows a run while the stint was current produced
+    assert [r for r in later if "self_serve" in r[0]] == seen
+    assert ("u1", "nudge") not in upcoming(ended)
+
+
+TRIAL = Track(
+    id="trial",
+    name="Trial",
+    level=1,
+    driver="product",
+    ttfv_target_days=(1, 7),
+    completion_target=(0.4, 0.6),
+    milestones=(
+        Milestone("setup", Gate("first", "setup_done", properties=(("plan", "pro"),)), 7),
+        Milestone("team", Gate("distinct_users", "login", at_least=3), 14),
+        Milestone("volume", Gate("count", "report", at_least=2), 21),
+    ),
+    touchpoints=(
+        Touchpoint("check", _task("Check"), due=Offset(3, "days"), unless=("setup",)),
+        Touchpoint("each_day", _task("Daily"), every=Offset(1, "days"), until="team"),
+        Touchpoint("wrap", _task("Wrap"), every=Offset(1, "days"), until="all milestones"),
+        Touchpoint("vol", _task("Volume"), every=Offset(1, "days"), unless=("volume",)),
+    ),
+)
+
+
+def test_an_ended_stints_until_and_unless_read_its_tracks_gates_over_the_events() -> None:
+    # Trial from Mon 2026-03-02 00:00 UTC, upgraded to guided on 03-10 00:00.
+    con = book(
+        [
+            ("t1", "trial", "2026-03-02 00:00:00", "2026-03-10 00:00:00", "UTC"),
+            ("t1", "guided", "2026-03-10 00:00:00", None, "UTC"),
+            ("t2", "trial", "2026-03-02 00:00:00", "2026-03-10 00:00:00", "UTC"),
+            ("t2", "guided", "2026-03-10 00:00:00", None, "UTC"),
+        ]
+    )
+    events = [
+        # setup: only the "pro" plan counts (reached 03-06, after the check fell due)
+        ("t1", "setup_done", "p1", "2026-03-02 12:00:00", '{"plan": "free"}'),
+        ("t1", "setup_done", "p1", "2026-03-06 00:00:00", '{"plan": "pro"}'),
+        # team: the third distinct person, 03-06 12:00 (the third login is p2's)
+        ("t1", "login", "p1", "2026-03-03 01:00:00", "{}"),
+        ("t1", "login", "p1", "2026-03-03 05:00:00", "{}"),
+        ("t1", "login", "p2", "2026-03-04 01:00:00", "{}"),
+        ("t1", "login", None, "2026-03-04 02:00:00", "{}"),
+        ("t1", "login", "p3", "2026-03-06 12:00:00", "{}"),
+        # volume: the second report, 03-07 06:00
+        ("t1", "report", "p1", "2026-03-04 06:00:00", "{}"),
+        ("t1", "report", "p2", "2026-03-07 06:00:00", "{}"),
+        # t2: set up in time; a second report only after as_of
+        ("t2", "setup_done", "q1", "2026-03-03 12:00:00", '{"plan": "pro"}'),
+        ("t2", "report", "q1", "2026-03-03 06:00:00", "{}"),
+        ("t2", "report", "q1", "2026-03-20 06:00:00", "{}"),
+    ]
+    con.executemany("INSERT INTO events VALUES (?, ?, ?, ?, ?)", events)
+    rows = candidates(con, project(GUIDED, TRIAL), "2026-03-12 00:00:00")
+
+    def days(account: str, touchpoint: str) -> list[int]:
+        return [d.day for _, d in due(rows, account, touchpoint)]
+
+    assert due(rows, "t1", "check") == [("1", ts("2026-03-05 00:00:00"))]
+    assert days("t1", "each_day") == [3, 4, 5, 6]  # until team (03-06 12:00)
+    assert days("t1", "wrap") == [3, 4, 5, 6, 7]  # until all done (03-07 06:00)
+    assert days("t1", "vol") == [3, 4, 5, 6, 7]  # cancelled from 03-08 on
+    cancelled = con.execute(
+        f"SELECT count(*) FROM {FULL_SCHEDULE_TABLE} WHERE account_id = 't1' "
+        "AND touchpoint_id = 'vol' AND cancelled"
+    ).fetchall()
+    assert cancelled == [(2,)]  # 03-08, 03-09; nothing on or after the 03-10 upgrade
+    assert due(rows, "t2", "check") == []
+    assert days("t2", "each_day") == list(range(3, 10))  # nobody logged in: until the end
+    assert days("t2", "vol") == list(range(3, 10))
+    assert {r[0].split("/")[0] for r in rows if r[1] == "t1"} == {
+        "touchpoint:trial",
+        "touchpoint:guided",
+    }
 
 
 def test_one_statement_selects_match_the_materialised_tables() -> None:

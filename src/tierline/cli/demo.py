@@ -63,10 +63,11 @@ def demo_command(
         str | None, typer.Option("--as-of", help="The book's 'today', YYYY-MM-DD (default: today).")
     ] = None,
 ) -> None:
-    """Create a project with the seed pack, generate a book, import it and summarise it."""
+    """Create a seed-pack project with a generated book; import, assign and run it."""
     # Imported here: the command line starts fast, and other commands do not need these.
     from tierline.demo.accounts import DAYS_BACK
     from tierline.demo.assignment import assign_demo, render_assignment
+    from tierline.demo.engine_step import render_run, run_demo
     from tierline.demo.generator import generate_book
     from tierline.demo.summary import render_summary, summarise
     from tierline.ingest.importer import import_file
@@ -119,14 +120,19 @@ def demo_command(
         render_summary(summarise(store), console)
         # Assign the book as `tierline assign --as-of DAY` would: as of the day's end.
         console.print()
-        assigned = assign_demo(store, project, datetime(day.year, day.month, day.day, 23, 59, 59))
+        end_of_day = datetime(day.year, day.month, day.day, 23, 59, 59)
+        assigned = assign_demo(store, project, end_of_day)
         render_assignment(assigned, console)
+        # Then run the engine as `tierline run --as-of DAY` would, and show where things stand.
+        console.print()
+        render_run(run_demo(store, project, end_of_day), console)
     if rejected:
         raise UsageError(f"the demo book had {rejected} rejected rows; see the reject files")
     example = assigned.examples[0].account_id if assigned.examples else "ACCOUNT_ID"
     console.print(
         f"\nNext: cd {directory} && tierline lint && tierline explain {example} "
-        "&& tierline assign --preview",
+        f"&& tierline status --as-of {day.isoformat()} "
+        f"&& tierline run --as-of {day.isoformat()} --dry-run",
         soft_wrap=True,
     )
 

@@ -14,6 +14,12 @@
    appended to the outbox, anti-joined on its idempotency key
    (:func:`tierline.engine.outbox.append_candidates`), and the run is recorded in ``runs``.
 
+Before that transaction, a real run (neither dry nor part of a backtest) whose graduation
+conditions read metrics refreshes the daily event rollups
+(:func:`tierline.engine.rollup.refresh_rollups`, up to ``as_of`` or the latest event
+received, whichever is earlier), so the one metrics scan of step 3 reads rollups plus the
+few newer events; the metrics are computed once per run, inside the transitions.
+
 Running twice at the same ``as_of`` adds nothing the second time. A *dry run* does all of
 it and then rolls the transaction back: the report says what would be added, the store is
 unchanged. Nothing here loops over accounts: each step is a few set-based statements.
@@ -33,7 +39,8 @@ import duckdb
 from tierline.engine.assign import assign_accounts
 from tierline.engine.csm import CANDIDATES_TABLE as CSM_CANDIDATES
 from tierline.engine.csm import assign_csms
-from tierline.engine.enrollment import ENROLLMENT_TABLE
+from tierline.engine.enrollment import ENROLLMENT_TABLE, driving_segmentation
+from tierline.engine.graduation import SUMMARY_NAMES, graduation_rules
 from tierline.engine.milestone import milestone_progress
 from tierline.engine.outbox import (
     OUTBOX_TABLE,
@@ -43,6 +50,7 @@ from tierline.engine.outbox import (
     outbox_rows,
     record_run,
 )
+from tierline.engine.rollup import refresh_rollups
 from tierline.engine.state import utc_naive
 from tierline.engine.touchpoint import CANDIDATES_TABLE as TOUCHPOINT_CANDIDATES
 from tierline.engine.touchpoint import materialise_touchpoints
@@ -59,6 +67,7 @@ __all__ = [
     "CANDIDATE_SOURCES",
     "RUN_CANDIDATES",
     "RunReport",
+    "metric_reads",
     "new_run_id",
     "run",
 ]
@@ -101,6 +110,7 @@ class RunReport:
     by_rule: tuple[tuple[str, str, int], ...]
     actions: tuple[OutboxRow, ...] = field(default=())
     later_decisions: datetime | None = None
+    rolled_up: int = 0
 
     @property
     def in_the_past(self) -> bool:
@@ -130,6 +140,7 @@ class RunReport:
             "added": self.added,
             "by_kind": dict(self.by_kind),
             "by_rule": {rule: n for rule, _, n in self.by_rule},
+            "rolled_up": self.rolled_up,
         }
 
     def to_dict(self) -> dict[str, object]:
@@ -161,6 +172,25 @@ class _Joined(Store):
 def new_run_id(as_of: datetime) -> str:
     """A fresh run id: the as-of time and a random suffix, e.g. ``20260316T235959-1a2b…``."""
     return f"{utc_naive(as_of):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:12]}"
+
+
+def metric_reads(project: Project) -> tuple[str, ...]:
+    """The metrics a run computes: those the graduation conditions read (none: no scan)."""
+    seg = driving_segmentation(project)
+    if seg is None:
+        return ()
+    own = {f.name for f in project.fields} | set(SUMMARY_NAMES)
+    names = (n for rule in graduation_rules(project, seg) for n in rule.names if n not in own)
+    return tuple(sorted(set(names)))
+
+
+def _refresh(con: duckdb.DuckDBPyConnection, project: Project, as_of: datetime) -> int:
+    """Roll up the events received by ``as_of`` (at most the latest one); events added."""
+    row = con.execute("SELECT max(received_at) FROM events").fetchone()
+    latest = row[0] if row and isinstance(row[0], datetime) else None
+    if latest is None:
+        return 0
+    return refresh_rollups(con, project, min(latest, as_of))
 
 
 def _collect(con: duckdb.DuckDBPyConnection) -> int:
@@ -203,6 +233,7 @@ def _steps(
     dry_run: bool,
     backtest: bool,
     limit: int | None,
+    rolled_up: int,
 ) -> RunReport:
     con = store.con
     joined = _Joined(con, store.location)
@@ -251,6 +282,7 @@ def _steps(
         by_rule=by_rule,
         actions=actions,
         later_decisions=later[0] if later and isinstance(later[0], datetime) else None,
+        rolled_up=rolled_up,
     )
     if not dry_run:
         record_run(
@@ -283,6 +315,7 @@ def run(
     ``dry_run`` computes everything and rolls it back (nothing is written). ``now`` is the
     recording time (default: the wall clock); ``limit`` how many added actions the report
     lists (None: all); ``backtest`` marks the run as part of a backtest in ``runs``.
+    A real run that computes metrics first brings the event rollups up to date.
     """
     if limit is not None and limit < 0:
         raise EngineError(f"limit must be 0 or more, not {limit}")
@@ -290,6 +323,12 @@ def run(
     recorded = utc_naive(now)
     rid = run_id or new_run_id(moment)
     con = store.con
+    rolled_up = 0
+    if not dry_run and not backtest and metric_reads(project):
+        try:
+            rolled_up = _refresh(con, project, moment)
+        except duckdb.TransactionException as exc:
+            raise EngineError(f"a run needs its own transaction, but one is open: {exc}") from exc
     try:
         con.execute("BEGIN TRANSACTION")
     except duckdb.TransactionException as exc:
@@ -304,6 +343,7 @@ def run(
             dry_run=dry_run,
             backtest=backtest,
             limit=limit,
+            rolled_up=rolled_up,
         )
     except BaseException:
         con.execute("ROLLBACK")

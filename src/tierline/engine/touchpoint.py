@@ -2,12 +2,17 @@
 
 Inputs on the connection (built by :mod:`tierline.engine.milestone`, or crafted by tests):
 
-- ``track_enrollments`` (``account_id, track_id, started_at, ended_at, timezone``): only
-  the *current* stint (``ended_at IS NULL``) of an account is scheduled; earlier stints count
-  only to number a re-entered track's episodes;
+- ``track_enrollments`` (``account_id, track_id, started_at, ended_at, timezone``): every
+  stint of an account is scheduled; an *ended* stint (``ended_at`` set, e.g. left by an
+  upgrade) keeps only its occurrences due strictly before ``ended_at``, so touches that fell
+  due before an upgrade are emitted even when no run happened between their due time and the
+  upgrade (a day-by-day backtest and one later run agree);
 - ``milestone_progress`` (``account_id, track_id, milestone_id, reached_at``): when each
   milestone of the current track was reached (NULL: not yet; only ``reached_at <= as_of``
-  counts).
+  counts);
+- ``events`` (``account_id, event, person_id, ts, properties``): the gates of an ended
+  stint's track that is not the account's current one are evaluated here, as
+  :mod:`tierline.engine.milestone` does (over all the account's events, ``ts <= as_of``).
 
 Semantics (times naive UTC; offsets in the stint's ``timezone``, else the project's; see
 :mod:`tierline.engine.calendar` for hours / days / weeks / business days):
@@ -25,9 +30,14 @@ Semantics (times naive UTC; offsets in the stint's ``timezone``, else the projec
 
 ``episode`` is the occurrence number (``"1"``, ``"2"``, …), or ``"s<k>-<n>"`` on the
 account's k-th stint (k ≥ 2) on the same track, so a re-entered track schedules anew while
-re-runs produce the same episodes. ``rule`` is ``touchpoint:<track>/<touchpoint>``;
-``payload`` a JSON object with ``track``, ``touchpoint``, ``to``, ``template`` / ``text`` /
-``channel`` (when set) and ``optional``.
+re-runs produce the same episodes (an ended stint keeps the episodes it had while
+current). ``rule`` is ``touchpoint:<track>/<touchpoint>``; ``payload`` a JSON object with
+``track``, ``touchpoint``, ``to``, ``template`` / ``text`` / ``channel`` (when set) and
+``optional``.
+
+``touchpoint_schedule_all`` holds every stint's occurrences (column ``is_current``: the
+stint is the account's current one); ``touchpoint_schedule`` is its view of current stints only,
+and ``next_touchpoints`` reads only current stints.
 
 All tracks and touchpoints are scheduled by ONE statement: an inline table of touchpoint
 definitions joined to the stints, occurrences unnested from ``range()`` (sized by how many
@@ -45,7 +55,7 @@ from sqlglot import exp
 
 from tierline.engine.calendar import shift, step_days, to_local, unknown_zones
 from tierline.engine.enrollment import ENROLLMENT_TABLE, Cell, literal_relation
-from tierline.engine.milestone import PROGRESS_TABLE
+from tierline.engine.milestone import PROGRESS_TABLE, property_predicate
 from tierline.engine.state import utc_naive
 from tierline.errors import EngineError
 from tierline.policy.model import Project
@@ -54,6 +64,7 @@ from tierline.policy.track import Touchpoint, Track
 __all__ = [
     "CANDIDATES_TABLE",
     "CANDIDATE_COLUMNS",
+    "FULL_SCHEDULE_TABLE",
     "MAX_OCCURRENCES",
     "SCHEDULE_TABLE",
     "UPCOMING_TABLE",
@@ -69,6 +80,7 @@ __all__ = [
 ]
 
 SCHEDULE_TABLE = "touchpoint_schedule"
+FULL_SCHEDULE_TABLE = "touchpoint_schedule_all"
 CANDIDATES_TABLE = "touchpoint_candidates"
 UPCOMING_TABLE = "next_touchpoints"
 MAX_OCCURRENCES = 60
@@ -103,15 +115,26 @@ _UNLESS_COLUMNS: tuple[tuple[str, str], ...] = (
     ("milestone_id", "VARCHAR"),
 )
 _TRACK_COLUMNS: tuple[tuple[str, str], ...] = (("track_id", "VARCHAR"), ("milestones", "INTEGER"))
+_GATE_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("def_no", "INTEGER"),
+    ("track_id", "VARCHAR"),
+    ("milestone_id", "VARCHAR"),
+    ("event", "VARCHAR"),
+    ("kind", "VARCHAR"),
+    ("at_least", "INTEGER"),
+)
 
 # The per-account columns every level of the schedule carries along (the static ones, such as
 # the payload, are joined back from ``defs`` at the end, so the occurrence series stays narrow).
-_PLAN = "account_id, tp_no, zone, ordinal, until_at, unless_at"
+_PLAN = "account_id, tp_no, zone, ordinal, ended_at, until_at, unless_at"
 
 
 @dataclass(frozen=True)
 class TouchpointRun:
-    """What one :func:`materialise_touchpoints` call built: row counts of its three tables."""
+    """What one :func:`materialise_touchpoints` call built: row counts of its tables.
+
+    ``scheduled`` counts every stint's occurrences (``touchpoint_schedule_all``).
+    """
 
     as_of: datetime
     scheduled: int
@@ -239,7 +262,8 @@ def _level(depth: int, max_occurrences: int) -> str:
     else:
         source = (
             f"plan AS p JOIN occ_{depth - 1} AS o ON o.account_id = p.account_id "
-            "AND o.tp_no = p.after_no AND o.occurrence = 1 AND NOT o.cancelled"
+            "AND o.tp_no = p.after_no AND o.ordinal = p.ordinal AND o.occurrence = 1 "
+            "AND NOT o.cancelled"
         )
         anchor = "o.due_at"
     zone = _col("zone")
@@ -248,7 +272,7 @@ def _level(depth: int, max_occurrences: int) -> str:
     step = _sql(step_days(_col("every_amount"), _col("every_unit")))
     # occurrences needed: those up to the earliest of as_of, the for-window and the until
     # moment, plus the next ones (a DST change moves a step by an hour at most)
-    horizon = f"least({_AS_OF}, window_end, until_at)"
+    horizon = f"least({_AS_OF}, window_end, until_at, ended_at)"
     steps = f"CAST(floor(greatest(epoch({horizon} - base_at), 0) / 86400.0 / {step}) AS BIGINT)"
     multiple = exp.Mul(
         this=exp.paren(exp.Sub(this=_col("occurrence"), expression=_col("first_step"))),
@@ -276,25 +300,97 @@ series_{depth} AS (
   FROM base_{depth}
 ),
 due_{depth} AS MATERIALIZED (
-  SELECT account_id, tp_no, ordinal, until_at, unless_at, window_end, occurrence,
+  SELECT account_id, tp_no, ordinal, ended_at, until_at, unless_at, window_end, occurrence,
     CASE WHEN every_amount IS NULL THEN base_at ELSE {due_at} END AS due_at
   FROM series_{depth}
 ),
 occ_{depth} AS (
-  SELECT account_id, tp_no, ordinal, occurrence, due_at,
+  SELECT account_id, tp_no, ordinal, ended_at, occurrence, due_at,
     coalesce(unless_at <= due_at, false) AS cancelled
   FROM due_{depth}
   WHERE (window_end IS NULL OR due_at <= window_end)
     AND (until_at IS NULL OR due_at < until_at)
+    AND (ended_at IS NULL OR due_at < ended_at)
+)"""
+
+
+def _gates(project: Project) -> tuple[str, str]:
+    """The milestone gates of tracks whose touchpoints read milestones, and their filter.
+
+    ``def_no`` numbers every milestone of every track in order, as
+    :func:`tierline.engine.milestone.property_predicate` does, so its CASE applies as is.
+    """
+    rows: list[list[Cell]] = []
+    no = 0
+    for track in project.tracks:
+        reads = any(tp.until is not None or tp.unless for tp in track.touchpoints)
+        for milestone in track.milestones:
+            gate = milestone.gate
+            if reads:
+                at_least = 1 if gate.kind == "first" else max(1, gate.at_least)
+                rows.append([no, track.id, milestone.id, gate.event, gate.kind, at_least])
+            no += 1
+    predicate = _sql(property_predicate(project.tracks))
+    return literal_relation("g", _GATE_COLUMNS, rows), predicate
+
+
+def _reach_sql(project: Project) -> str:
+    """CTEs ending in ``reach(account_id, track_id, milestone_id, reached_at)``.
+
+    The current stint's track reads ``milestone_progress``; the track of an ended stint that
+    is not the current one evaluates its gates over ``events`` (the milestone semantics:
+    ``first``, the N-th event, the N-th distinct person's first event), for those accounts.
+    """
+    gates, predicate = _gates(project)
+    return f"""
+gate_defs AS (SELECT * FROM {gates}),
+current_reach AS (
+  SELECT p.account_id, p.track_id, p.milestone_id, min(p.reached_at) AS reached_at
+  FROM {PROGRESS_TABLE} AS p
+  JOIN stints AS s ON s.account_id = p.account_id AND s.track_id = p.track_id
+    AND s.ended_at IS NULL
+  WHERE p.reached_at IS NOT NULL AND p.reached_at <= {_AS_OF}
+  GROUP BY p.account_id, p.track_id, p.milestone_id
+),
+past AS (
+  SELECT DISTINCT s.account_id, s.track_id FROM stints AS s
+  WHERE s.ended_at IS NOT NULL AND NOT EXISTS (
+    SELECT 1 FROM stints AS c
+    WHERE c.ended_at IS NULL AND c.account_id = s.account_id AND c.track_id = s.track_id
+  )
+),
+past_hits AS (
+  SELECT p.account_id, d.track_id, d.milestone_id, d.kind, d.at_least, e.person_id, e.ts
+  FROM past AS p
+  JOIN gate_defs AS d ON d.track_id = p.track_id
+  JOIN events AS e ON e.account_id = p.account_id AND e.event = d.event
+  WHERE e.ts <= {_AS_OF} AND ({predicate})
+),
+past_units AS (
+  SELECT account_id, track_id, milestone_id, at_least, ts FROM past_hits
+  WHERE kind <> 'distinct_users'
+  UNION ALL
+  SELECT account_id, track_id, milestone_id, any_value(at_least), min(ts) FROM past_hits
+  WHERE kind = 'distinct_users' AND person_id IS NOT NULL
+  GROUP BY account_id, track_id, milestone_id, person_id
+),
+past_reach AS (
+  SELECT account_id, track_id, milestone_id, ts AS reached_at FROM past_units
+  QUALIFY row_number() OVER (
+    PARTITION BY account_id, track_id, milestone_id ORDER BY ts) = at_least
+),
+reach AS (
+  SELECT * FROM current_reach UNION ALL SELECT * FROM past_reach
 )"""
 
 
 def schedule_sql(project: Project, max_occurrences: int = MAX_OCCURRENCES) -> str:
-    """The SELECT of every scheduled touch of every current stint (parameter ``$as_of``).
+    """The SELECT of every scheduled touch of every stint (parameter ``$as_of``).
 
     Columns: ``account_id, track_id, touchpoint_id, rule, episode, occurrence, kind, due_at,
-    payload, optional, cancelled``; occurrences due after ``as_of`` are included (all those
-    the series reaches, at least the next one while the cap allows).
+    payload, optional, cancelled, is_current``; occurrences of a current stint due after
+    ``as_of`` are included (all those the series reaches, at least the next one while the
+    cap allows); an ended stint has only those due before it ended.
     """
     if max_occurrences < 1:
         raise EngineError(f"max_occurrences must be at least 1, not {max_occurrences}")
@@ -311,49 +407,48 @@ def schedule_sql(project: Project, max_occurrences: int = MAX_OCCURRENCES) -> st
 WITH defs AS (SELECT * FROM {defs}),
 unless_defs AS (SELECT * FROM {unless_defs}),
 track_defs AS (SELECT * FROM {track_defs}),
-stints AS (
-  SELECT account_id, track_id, started_at, coalesce(timezone, {tz}) AS zone, ordinal
+stints AS MATERIALIZED (
+  SELECT account_id, track_id, started_at, ended_at, coalesce(timezone, {tz}) AS zone, ordinal
   FROM (
     SELECT account_id, track_id, started_at, ended_at, timezone,
-      row_number() OVER (PARTITION BY account_id, track_id ORDER BY started_at) AS ordinal
+      row_number() OVER (PARTITION BY account_id, track_id
+        ORDER BY started_at, ended_at NULLS LAST) AS ordinal
     FROM {ENROLLMENT_TABLE}
   )
-  WHERE ended_at IS NULL
-),
-reach AS (
-  SELECT p.account_id, p.milestone_id, min(p.reached_at) AS reached_at
-  FROM {PROGRESS_TABLE} AS p
-  JOIN stints AS s ON s.account_id = p.account_id AND s.track_id = p.track_id
-  WHERE p.reached_at IS NOT NULL AND p.reached_at <= {_AS_OF}
-  GROUP BY p.account_id, p.milestone_id
-),
+  WHERE ended_at IS NULL OR (ended_at > started_at AND started_at < {_AS_OF})
+),{_reach_sql(project)},
 done AS (
-  SELECT s.account_id,
+  SELECT s.account_id, s.ordinal, s.track_id,
     CASE WHEN count(r.reached_at) >= any_value(t.milestones) AND any_value(t.milestones) > 0
       THEN max(r.reached_at) END AS all_done_at
   FROM stints AS s
   JOIN track_defs AS t ON t.track_id = s.track_id
-  LEFT JOIN reach AS r ON r.account_id = s.account_id
-  GROUP BY s.account_id
+  LEFT JOIN reach AS r ON r.account_id = s.account_id AND r.track_id = s.track_id
+  GROUP BY s.account_id, s.ordinal, s.track_id
 ),
 unless_hit AS (
-  SELECT s.account_id, u.tp_no,
+  SELECT s.account_id, s.ordinal, u.tp_no,
     CASE WHEN count(r.reached_at) = count(*) THEN max(r.reached_at) END AS unless_at
   FROM stints AS s
   JOIN unless_defs AS u ON u.track_id = s.track_id
-  LEFT JOIN reach AS r ON r.account_id = s.account_id AND r.milestone_id = u.milestone_id
-  GROUP BY s.account_id, u.tp_no
+  LEFT JOIN reach AS r ON r.account_id = s.account_id AND r.track_id = s.track_id
+    AND r.milestone_id = u.milestone_id
+  GROUP BY s.account_id, s.ordinal, u.tp_no
 ),
 plan AS (
-  SELECT s.account_id, s.zone, s.ordinal, s.started_at, d.tp_no, d.depth, d.after_no,
+  SELECT s.account_id, s.zone, s.ordinal, s.started_at, s.ended_at, d.tp_no, d.depth,
+    d.after_no,
     CASE d.until_kind WHEN 'all' THEN dn.all_done_at WHEN 'milestone' THEN ru.reached_at
       END AS until_at,
     uh.unless_at
   FROM stints AS s
   JOIN defs AS d ON d.track_id = s.track_id
-  LEFT JOIN done AS dn ON dn.account_id = s.account_id
-  LEFT JOIN reach AS ru ON ru.account_id = s.account_id AND ru.milestone_id = d.until_milestone
-  LEFT JOIN unless_hit AS uh ON uh.account_id = s.account_id AND uh.tp_no = d.tp_no
+  LEFT JOIN done AS dn ON dn.account_id = s.account_id AND dn.track_id = s.track_id
+    AND dn.ordinal = s.ordinal
+  LEFT JOIN reach AS ru ON ru.account_id = s.account_id AND ru.track_id = s.track_id
+    AND ru.milestone_id = d.until_milestone
+  LEFT JOIN unless_hit AS uh ON uh.account_id = s.account_id AND uh.ordinal = s.ordinal
+    AND uh.tp_no = d.tp_no
 ),{levels},
 occurrences AS (
   {union}
@@ -362,7 +457,7 @@ SELECT o.account_id, d.track_id, d.touchpoint_id, d.rule,
   CASE WHEN o.ordinal = 1 THEN CAST(o.occurrence AS VARCHAR)
     ELSE 's' || o.ordinal || '-' || o.occurrence END AS episode,
   CAST(o.occurrence AS INTEGER) AS occurrence, d.kind, o.due_at, d.payload, d.optional,
-  o.cancelled
+  o.cancelled, o.ended_at IS NULL AS is_current
 FROM occurrences AS o
 JOIN defs AS d ON d.tp_no = o.tp_no
 """
@@ -375,12 +470,12 @@ def candidate_select(source: str) -> str:
 
 
 def upcoming_select(source: str) -> str:
-    """The next live occurrence of each (account, touchpoint) due after ``$as_of``."""
+    """The next live occurrence of each (account, touchpoint) of a current stint."""
     return f"""
 SELECT account_id, track_id, touchpoint_id, rule, episode, occurrence, kind, due_at,
   payload, optional
 FROM {source}
-WHERE due_at > {_AS_OF} AND NOT cancelled
+WHERE due_at > {_AS_OF} AND NOT cancelled AND is_current
 QUALIFY row_number() OVER (PARTITION BY account_id, rule ORDER BY due_at, occurrence) = 1
 """
 
@@ -413,30 +508,36 @@ def materialise_touchpoints(
     as_of: datetime,
     max_occurrences: int = MAX_OCCURRENCES,
 ) -> TouchpointRun:
-    """Rebuild ``touchpoint_schedule``, ``touchpoint_candidates`` and ``next_touchpoints``.
+    """Rebuild the touchpoint schedule, ``touchpoint_candidates`` and ``next_touchpoints``.
 
     Needs ``track_enrollments`` and ``milestone_progress`` on ``con`` as of the same time
-    (:func:`tierline.engine.milestone.milestone_progress` builds both).
+    (:func:`tierline.engine.milestone.milestone_progress` builds both), and ``events``.
+    ``touchpoint_schedule_all`` gets every stint's occurrences, the view
+    ``touchpoint_schedule`` those of current stints.
     """
-    missing = [t for t in (ENROLLMENT_TABLE, PROGRESS_TABLE) if t not in _relations(con)]
+    needed = (ENROLLMENT_TABLE, PROGRESS_TABLE, "events")
+    missing = [t for t in needed if t not in _relations(con)]
     if missing:
         raise EngineError(
             "touchpoints need " + " and ".join(missing) + "; compute milestone progress first"
         )
     tz = _sql(exp.Literal.string(project.timezone))
-    bad = unknown_zones(
-        con, f"SELECT coalesce(timezone, {tz}) FROM {ENROLLMENT_TABLE} WHERE ended_at IS NULL"
-    )
+    bad = unknown_zones(con, f"SELECT coalesce(timezone, {tz}) FROM {ENROLLMENT_TABLE}")
     if bad:
         raise EngineError("unknown time zone(s): " + ", ".join(repr(z) for z in bad))
     params = {"as_of": utc_naive(as_of)}
     con.execute(
-        f"CREATE OR REPLACE TEMP TABLE {SCHEDULE_TABLE} AS "
+        f"CREATE OR REPLACE TEMP TABLE {FULL_SCHEDULE_TABLE} AS "
         f"{schedule_sql(project, max_occurrences)} ORDER BY account_id, rule, occurrence",
         params,
     )
     con.execute(
-        f"CREATE OR REPLACE TEMP TABLE {CANDIDATES_TABLE} AS {candidate_select(SCHEDULE_TABLE)}",
+        f"CREATE OR REPLACE TEMP VIEW {SCHEDULE_TABLE} AS "
+        f"SELECT * FROM {FULL_SCHEDULE_TABLE} WHERE is_current"
+    )
+    con.execute(
+        f"CREATE OR REPLACE TEMP TABLE {CANDIDATES_TABLE} AS "
+        f"{candidate_select(FULL_SCHEDULE_TABLE)}",
         params,
     )
     con.execute(
@@ -445,7 +546,7 @@ def materialise_touchpoints(
     )
     return TouchpointRun(
         as_of=utc_naive(as_of),
-        scheduled=_count(con, SCHEDULE_TABLE),
+        scheduled=_count(con, FULL_SCHEDULE_TABLE),
         candidates=_count(con, CANDIDATES_TABLE),
         upcoming=_count(con, UPCOMING_TABLE),
     )
