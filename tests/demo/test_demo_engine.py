@@ -31,15 +31,21 @@ def test_demo_runs_the_engine_and_a_second_run_adds_nothing(tmp_path: Path) -> N
     output = _invoke("demo", str(target), "--accounts", "300", "--seed", "5", "--as-of", AS_OF)
     flat = " ".join(output.split())
     found = re.search(
-        r"Ran the engine as of 2026-03-15 23:59 UTC .*?: ([\d,]+) actions added", flat
+        r"Ran the engine as of 2026-03-15 23:59 UTC .*?: ([\d,]+) actions added to the outbox "
+        r"from [\d,]+ candidates, ([\d,]+) of them pending",
+        flat,
     )
     assert found is not None, output
-    added = int(found.group(1).replace(",", ""))
+    added, pending = (int(found.group(i).replace(",", "")) for i in (1, 2))
+    # two years of history: most actions were due long before the 7-day catch-up window
+    expired = added - pending
+    assert 0 < pending < expired
     for section in (
         "actions added by kind",
         "onboarding by track and state (300 accounts on a track)",
         "time to first value vs target, per track",
-        f"first 10 of {added:,} actions",
+        f"{expired:,} expired: due before 2026-03-08 23:59 UTC, outside the 7-day catch-up window",
+        f"first 10 of {pending:,} pending actions (soonest due first)",
         "accounts on no track: 0",
     ):
         assert section in flat, section
@@ -54,8 +60,18 @@ def test_demo_runs_the_engine_and_a_second_run_adds_nothing(tmp_path: Path) -> N
         (rows,) = con.execute("SELECT count(*) FROM outbox").fetchone() or (0,)
         kinds = con.execute("SELECT kind, count(*) FROM outbox GROUP BY kind").fetchall()
         (runs,) = con.execute("SELECT count(*) FROM runs WHERE NOT dry_run").fetchone() or (0,)
+        statuses = dict(
+            con.execute("SELECT status, count(*) FROM outbox GROUP BY status").fetchall()
+        )
+        (open_tasks,) = con.execute(
+            "SELECT count(*) FROM outbox WHERE kind = 'task' AND status = 'pending'"
+        ).fetchone() or (0,)
+        (oldest,) = con.execute(
+            "SELECT min(due_at) FROM outbox WHERE status = 'pending'"
+        ).fetchone() or (None,)
         head = con.execute(
-            "SELECT account_id, kind, rule, due_at FROM outbox ORDER BY seq LIMIT 10"
+            "SELECT account_id, kind, rule, due_at FROM outbox WHERE status = 'pending' "
+            "ORDER BY due_at, seq LIMIT 10"
         ).fetchall()
     finally:
         con.close()
@@ -63,11 +79,15 @@ def test_demo_runs_the_engine_and_a_second_run_adds_nothing(tmp_path: Path) -> N
     due = [d for _, _, _, d in head]
     assert rows == added > 0
     assert runs == 1
+    assert statuses == {"pending": pending, "expired": expired}
+    assert f"open tasks: {open_tasks:,} " in flat
+    # what the team acts on now is due within the window, not in 2024
+    assert oldest is not None and oldest >= datetime(2026, 3, 8, 23, 59, 59)
     lines = output.splitlines()
     for kind, n in kinds:
         assert any(kind in line and f"{n:,}" in line for line in lines), kind
-    # the first actions listed are the outbox's first rows, in order
-    table = output[output.index(f"first 10 of {added:,} actions") :]
+    # the first actions listed are the pending ones, soonest due first
+    table = output[output.index(f"first 10 of {pending:,} pending actions") :]
     listed = re.findall(r"^\s+(\d{4}-\d\d-\d\d)\s+(\S+)\s+(\S+)\s+(\S+)\s*$", table, re.M)
     assert [(a, k, r[:30]) for _, a, k, r in listed] == [(a, k, r[:30]) for a, k, r in first]
     assert [d for d, _, _, _ in listed] == [f"{d:%Y-%m-%d}" for d in due]

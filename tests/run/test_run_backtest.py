@@ -79,12 +79,19 @@ def test_backtest_equals_a_loop_of_runs_on_a_copy(tmp_path: Path) -> None:
     }
 
 
-def _touches(store: Store) -> set[tuple[str, str, str, str, datetime]]:
+Touch = tuple[str, str, str, str, str, datetime, str]
+
+
+def _touches(store: Store) -> dict[Touch, str]:
+    """The touchpoint rows of the outbox but their status → their status."""
     rows = store.con.execute(
-        "SELECT idempotency_key, rule, account_id, episode, due_at FROM outbox "
-        "WHERE rule LIKE 'touchpoint:%'"
+        "SELECT idempotency_key, rule, account_id, episode, kind, due_at, "
+        "CAST(payload AS VARCHAR), status FROM outbox WHERE rule LIKE 'touchpoint:%'"
     ).fetchall()
-    return {(str(k), str(r), str(a), str(e), d) for k, r, a, e, d in rows}
+    return {
+        (str(k), str(r), str(a), str(e), str(n), d, str(p)): str(s)
+        for k, r, a, e, n, d, p, s in rows
+    }
 
 
 def test_a_daily_backtest_and_one_run_at_its_end_emit_the_same_touches(tmp_path: Path) -> None:
@@ -98,7 +105,20 @@ def test_a_daily_backtest_and_one_run_at_its_end_emit_the_same_touches(tmp_path:
         once = _touches(store)
     with Store.open(kept, project.fields) as replica:
         daily = _touches(replica)
-    assert daily == once
+    # the same keys and rows; they differ only in status: the daily runs record each touch
+    # on its day (within the catch-up window, pending), the one late run expires those due
+    # more than 7 days before it (the first daily run, on 03-12, would expire what was due
+    # before 03-05 23:59:59: no touch here)
+    assert daily.keys() == once.keys()
+    assert set(daily.values()) == {"pending"}
+    cutoff = last - timedelta(days=7)
+    assert once == {row: "expired" if row[5] < cutoff else "pending" for row in once}
+    assert sorted(r[1] for r, s in once.items() if s == "expired") == [
+        "touchpoint:guided/kickoff",
+        "touchpoint:self_serve/feature_highlights_email",
+        "touchpoint:self_serve/use_case_ideas_email",
+        "touchpoint:self_serve/welcome_email",
+    ]
     assert {r[1] for r in once if r[2] == "s1"} >= {
         "touchpoint:self_serve/missing_milestones_outreach",
         "touchpoint:self_serve/orientation_call",

@@ -49,17 +49,26 @@ def test_dry_run_then_run_then_nothing_new(project_dir: Path) -> None:
     assert dry["dry_run"] is True
     assert dry["added"] == 4
     assert dry["by_kind"] == {"csm_assignment": 1, "email": 2, "task": 1}
-    assert [a["rule"] for a in dry["actions"]] == [
-        "csm:light_touch",
-        "touchpoint:self_serve/welcome_email",
-        "touchpoint:guided/kickoff",
-        "touchpoint:self_serve/feature_highlights_email",
+    # g1's CSM pick was due at its signing (03-02 14:00), before the 7-day window from
+    # 03-10 23:59:59: recorded as expired, listed after the pending actions
+    assert (dry["pending"], dry["expired"]) == (3, 1)
+    assert dry["expired_by_kind"] == {"csm_assignment": 1}
+    assert dry["catch_up_seconds"] == 7 * 86400
+    assert dry["expired_before"] == "2026-03-03T23:59:59Z"
+    assert [(a["rule"], a["status"]) for a in dry["actions"]] == [
+        ("touchpoint:self_serve/welcome_email", "pending"),
+        ("touchpoint:guided/kickoff", "pending"),
+        ("touchpoint:self_serve/feature_highlights_email", "pending"),
+        ("csm:light_touch", "expired"),
     ]
     assert _count(project_dir, "outbox") == 0
     assert _count(project_dir, "assignments") == 0
     text = _run("run", "--project", pj, "--as-of", "2026-03-10", "-n", "2")
     assert "as of 2026-03-10T23:59:59Z" in text
     assert "added 4 actions" in text
+    flat = " ".join(text.split())
+    assert "1 expired: due before 2026-03-03 23:59 UTC, outside the 7-day catch-up window" in flat
+    assert "pending (to do now): 3" in text
     assert "actions by rule" in text
     assert "touchpoint:guided/kickoff" in text
     assert "first 2 actions" in text
@@ -134,7 +143,8 @@ def test_status_and_plan(
     # local times in the account's zone, across the DST change of 03-08
     assert "stint start: 2026-03-02 09:00 EST" in one
     assert "2026-04-20 09:00 EDT" in one  # the next check-in
-    assert "open tasks (5)" in one
+    # check-in 1 (due 03-23) was first seen by the 04-08 run, 16 days late: expired
+    assert "open tasks (4)" in one
     assert "checkin" in one
     detail = json.loads(_run("status", "g1", "--project", pj, "--as-of", "2026-04-08", "--json"))
     assert [m["status"] for m in detail["milestones"]] == [

@@ -114,13 +114,15 @@ def test_keys_are_the_documented_hash(book: Project) -> None:
     with Store.open(book.store_path, book.fields) as store:
         run(store, book, datetime(2026, 3, 10))
         rows = store.con.execute(
-            "SELECT idempotency_key, rule, account_id, episode, status FROM outbox"
+            "SELECT idempotency_key, rule, account_id, episode, status, due_at FROM outbox"
         ).fetchall()
     assert rows
-    for key, rule, account, episode, status in rows:
+    cutoff = datetime(2026, 3, 3)  # 7 days (the seed pack's catch-up window) before as_of
+    for key, rule, account, episode, status, due in rows:
         assert key == idempotency_key(rule, account, episode)
         assert len(key) == 32
-        assert status == "pending"
+        assert status == ("expired" if due < cutoff else "pending")
+    assert {r[4] for r in rows} == {"pending", "expired"}
 
 
 def test_run_twice_adds_nothing(book: Project) -> None:

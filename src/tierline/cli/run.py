@@ -12,11 +12,19 @@ from rich.table import Table
 
 from tierline.cli.assign import ProjectOption, console, open_book, parse_as_of
 from tierline.engine.backtest import BacktestReport, backtest, parse_step
-from tierline.engine.outbox import OutboxRow
-from tierline.engine.run import RunReport, run
+from tierline.engine.outbox import STATUS_PENDING, OutboxRow
+from tierline.engine.run import FROM_POLICY, CatchUp, RunReport, run
 from tierline.errors import UsageError
+from tierline.policy.catchup import format_catch_up, parse_catch_up
 
-__all__ = ["actions_table", "register", "run_command", "summary_lines"]
+__all__ = [
+    "actions_table",
+    "expiry_line",
+    "parse_catch_up_option",
+    "register",
+    "run_command",
+    "summary_lines",
+]
 
 
 def _text(action: OutboxRow) -> str:
@@ -33,13 +41,16 @@ def _when(action: OutboxRow) -> str:
 
 
 def actions_table(title: str, actions: tuple[OutboxRow, ...], *, more: int = 0) -> Table:
-    """A table of actions: due (UTC), account, kind, rule, episode, to, what."""
+    """A table of actions: due (UTC), account, kind, rule, episode, to, what (and status,
+    when any of them is not pending)."""
     table = Table(title=title, title_justify="left")
-    for name in ("due (UTC)", "account", "kind", "rule", "episode", "to", "what"):
+    statuses = any(a.status != STATUS_PENDING for a in actions)
+    names = ("due (UTC)", "account", "kind", "rule", "episode", "to", "what")
+    for name in (*names, "status") if statuses else names:
         table.add_column(name)
     for a in actions:
         to = a.payload.get("to")
-        table.add_row(
+        cells = [
             _when(a),
             a.account_id,
             a.kind,
@@ -47,10 +58,33 @@ def actions_table(title: str, actions: tuple[OutboxRow, ...], *, more: int = 0) 
             a.episode,
             "" if to is None else str(to),
             _text(a),
-        )
+        ]
+        table.add_row(*cells, *((a.status,) if statuses else ()))
     if more > 0:
-        table.add_row("", f"… and {more} more", "", "", "", "", "")
+        table.add_row("", f"… and {more} more", *[""] * (len(table.columns) - 2))
     return table
+
+
+def parse_catch_up_option(text: str | None) -> CatchUp:
+    """``--catch-up``: a window (``7d``, ``48 hours``, ``0d``), ``all``, or the policy's."""
+    if text is None:
+        return FROM_POLICY
+    try:
+        return parse_catch_up(text)
+    except ValueError as exc:
+        raise UsageError(f"--catch-up: {exc}") from exc
+
+
+def expiry_line(report: RunReport) -> str | None:
+    """``N expired: due before <date>, outside the 7-day catch-up window`` (None: none)."""
+    cutoff = report.expire_before
+    if not report.expired or cutoff is None:
+        return None
+    window = format_catch_up(report.catch_up)
+    return (
+        f"{report.expired:,} expired: due before {cutoff:%Y-%m-%d %H:%M} UTC, outside the "
+        f"{window} catch-up window (recorded as history, not delivered)"
+    )
 
 
 def summary_lines(report: RunReport) -> list[str]:
@@ -71,16 +105,21 @@ def summary_lines(report: RunReport) -> list[str]:
 
 def _print_run(out: Console, report: RunReport) -> None:
     stamp = f"{report.as_of.isoformat()}Z"
+    expired = expiry_line(report)
+    tail = "" if expired is None else f", {expired}"
     if report.dry_run:
         out.print(
             f"dry run as of {stamp}, policy version {report.policy_version}: would add "
-            f"{report.added} actions ({report.candidates} candidates); nothing was written"
+            f"{report.added:,} actions ({report.candidates:,} candidates){tail}; "
+            "nothing was written"
         )
     else:
         out.print(
             f"run {report.run_id} as of {stamp}, policy version {report.policy_version}: "
-            f"added {report.added} actions ({report.candidates} candidates)"
+            f"added {report.added:,} actions ({report.candidates:,} candidates){tail}"
         )
+    if expired is not None:
+        out.print(f"  pending (to do now): {report.pending:,}")
     for line in summary_lines(report):
         out.print(f"  {line}")
     if report.later_decisions is not None:
@@ -95,8 +134,14 @@ def _print_run(out: Console, report: RunReport) -> None:
     kinds = Table(title="actions by kind", title_justify="left")
     kinds.add_column("kind")
     kinds.add_column("actions", justify="right")
+    expired_by_kind = dict(report.expired_by_kind)
+    if report.expired:
+        kinds.add_column("pending", justify="right")
+        kinds.add_column("expired", justify="right")
     for kind, n in report.by_kind:
-        kinds.add_row(kind, str(n))
+        gone = expired_by_kind.get(kind, 0)
+        split = (f"{n - gone:,}", f"{gone:,}") if report.expired else ()
+        kinds.add_row(kind, f"{n:,}", *split)
     out.print(kinds)
     rules = Table(title="actions by rule", title_justify="left")
     rules.add_column("rule")
@@ -107,6 +152,8 @@ def _print_run(out: Console, report: RunReport) -> None:
     out.print(rules)
     shown = len(report.actions)
     title = f"first {shown} actions" if shown < report.added else "actions"
+    if report.expired:
+        title += " (pending first, soonest due first)"
     out.print(actions_table(title, report.actions, more=report.added - shown))
 
 
@@ -129,7 +176,8 @@ def _print_backtest(out: Console, report: BacktestReport) -> None:
             quiet += 1
             continue
         kinds = ", ".join(f"{k} {n}" for k, n in rep.by_kind)
-        table.add_row(f"[bold]{step.as_of:%Y-%m-%d %H:%M}[/bold]", f"{rep.added} actions", kinds)
+        added = f"{rep.added} actions" + (f" ({rep.expired} expired)" if rep.expired else "")
+        table.add_row(f"[bold]{step.as_of:%Y-%m-%d %H:%M}[/bold]", added, kinds)
         for a in rep.actions:
             table.add_row("", a.account_id, a.kind, a.rule, _when(a), _text(a))
         if rep.added > len(rep.actions):
@@ -166,14 +214,25 @@ def run_command(
         Path | None,
         typer.Option("--keep", help="Backtest: keep the scratch store at this new path."),
     ] = None,
+    catch_up: Annotated[
+        str | None,
+        typer.Option(
+            "--catch-up",
+            metavar="DURATION",
+            help="Actions due more than this before --as-of are recorded expired, not "
+            "pending: 7d, 48h, 2w, 0d (only what is due now), or all. Default: the "
+            "policy's run: {catch_up: …} (7 days).",
+        ),
+    ] = None,
 ) -> None:
     """Run the engine: assign, track milestones, transitions, CSMs, touchpoints → outbox."""
     if backtest_range is None:
         if keep is not None or step != "1d":
             raise UsageError("--step and --keep only apply to --backtest FROM TO")
         when = parse_as_of(as_of)
+        window = parse_catch_up_option(catch_up)
         with open_book(project) as (proj, store):
-            report = run(store, proj, when, dry_run=dry_run, limit=limit)
+            report = run(store, proj, when, dry_run=dry_run, limit=limit, catch_up=window)
         if json_out:
             typer.echo(json.dumps(report.to_dict(), indent=2))
             return
@@ -186,8 +245,11 @@ def run_command(
         )
     start, end = (parse_as_of(t) for t in backtest_range)
     span = parse_step(step)
+    window = parse_catch_up_option(catch_up)
     with open_book(project) as (proj, store):
-        timeline = backtest(store, proj, start, end, step=span, scratch=keep, limit=limit)
+        timeline = backtest(
+            store, proj, start, end, step=span, scratch=keep, limit=limit, catch_up=window
+        )
     if json_out:
         typer.echo(json.dumps(timeline.to_dict(), indent=2))
         return

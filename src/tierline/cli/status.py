@@ -122,6 +122,11 @@ def _print_book(out: Console, book: BookStatus) -> None:
     )
     out.print(table)
     out.print(f"accounts on no track: {book.unenrolled}; open tasks: {book.open_tasks}")
+    if book.expired_tasks:
+        out.print(
+            f"expired tasks (due before a run's catch-up window; history, not open): "
+            f"{book.expired_tasks}"
+        )
 
 
 def status_command(

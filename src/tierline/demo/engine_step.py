@@ -5,7 +5,10 @@
 outbox, exactly what ``tierline run --as-of DAY`` does), then
 :func:`tierline.engine.status.book_status`. :func:`render_run` prints the actions added by
 kind, the book by track and state (on track / behind / stuck / complete) with the median
-TTFV against each track's target, and the first actions.
+TTFV against each track's target, and the first actions a CS team acts on now: the pending
+ones, soonest due first. The demo book has two years of history, so most of what the run
+records was due long ago: those actions fall outside the catch-up window (tierline.yaml,
+``run: {catch_up: 7 days}``) and are recorded as expired history, not as work.
 """
 
 from __future__ import annotations
@@ -20,9 +23,10 @@ from rich.markup import escape
 from rich.table import Table
 
 from tierline.engine.milestone import ACCOUNT_STATES
-from tierline.engine.outbox import OutboxRow
+from tierline.engine.outbox import STATUS_PENDING, OutboxRow
 from tierline.engine.run import RunReport, run
 from tierline.engine.status import BookStatus, TrackLine, book_status
+from tierline.policy.catchup import format_catch_up
 from tierline.policy.model import Project
 from tierline.store.store import Store
 
@@ -30,6 +34,7 @@ __all__ = [
     "DEMO_ACTIONS",
     "DemoRun",
     "action_text",
+    "pending_actions",
     "render_run",
     "run_demo",
     "ttfv_against_target",
@@ -63,7 +68,10 @@ def run_demo(
     now: datetime | None = None,
     actions: int = DEMO_ACTIONS,
 ) -> DemoRun:
-    """Run the engine as of ``as_of`` (appending to the outbox), then the book's status."""
+    """Run the engine as of ``as_of`` (appending to the outbox), then the book's status.
+
+    The report lists the first ``actions`` actions, most urgent first (pending ones first).
+    """
     began = time.perf_counter()
     report = run(store, project, as_of, now=now, limit=actions)
     ran = time.perf_counter() - began
@@ -102,9 +110,15 @@ def _kinds(report: RunReport) -> Table:
     table = Table(title="actions added by kind", title_justify="left")
     table.add_column("kind")
     table.add_column("actions", justify="right")
+    table.add_column("pending", justify="right")
+    table.add_column("expired", justify="right")
+    expired = dict(report.expired_by_kind)
     for kind, n in report.by_kind:
-        table.add_row(kind, f"{n:,}")
-    table.add_row("[bold]total[/bold]", f"{report.added:,}")
+        gone = expired.get(kind, 0)
+        table.add_row(kind, f"{n:,}", f"{n - gone:,}", f"{gone:,}")
+    table.add_row(
+        "[bold]total[/bold]", f"{report.added:,}", f"{report.pending:,}", f"{report.expired:,}"
+    )
     return table
 
 
@@ -155,10 +169,15 @@ def _ttfv(status: BookStatus) -> Table:
     return table
 
 
+def pending_actions(report: RunReport) -> tuple[OutboxRow, ...]:
+    """The report's listed actions that are pending (the work), most urgent first."""
+    return tuple(a for a in report.actions if a.status == STATUS_PENDING)
+
+
 def _actions(report: RunReport) -> Table:
-    shown = len(report.actions)
+    actions = pending_actions(report)
     table = Table(
-        title=f"first {shown} of {report.added:,} actions",
+        title=f"first {len(actions)} of {report.pending:,} pending actions (soonest due first)",
         title_justify="left",
         box=box.SIMPLE_HEAD,
     )
@@ -166,13 +185,11 @@ def _actions(report: RunReport) -> Table:
     table.add_column(
         "account",
         no_wrap=True,
-        min_width=max((len(a.account_id) for a in report.actions), default=7),
+        min_width=max((len(a.account_id) for a in actions), default=7),
     )
-    table.add_column(
-        "kind", no_wrap=True, min_width=max((len(a.kind) for a in report.actions), default=4)
-    )
+    table.add_column("kind", no_wrap=True, min_width=max((len(a.kind) for a in actions), default=4))
     table.add_column("rule / what", no_wrap=True, overflow="ellipsis", ratio=1)
-    for a in report.actions:
+    for a in actions:
         due = "" if a.due_at is None else f"{a.due_at:%Y-%m-%d}"
         what = escape(action_text(a))
         table.add_row(due, escape(a.account_id), a.kind, f"{escape(a.rule)}\n[dim]{what}[/dim]")
@@ -185,12 +202,21 @@ def render_run(result: DemoRun, console: Console) -> None:
     console.print(
         f"Ran the engine as of {report.as_of:%Y-%m-%d %H:%M} UTC in {result.seconds:.2f}s "
         f"(run {report.run_id}): {report.added:,} actions added to the outbox from "
-        f"{report.candidates:,} candidates; {report.enrolled:,} accounts on a track, "
+        f"{report.candidates:,} candidates, {report.pending:,} of them pending; "
+        f"{report.enrolled:,} accounts on a track, "
         f"{report.upgrades:,} upgrades, {report.stalls:,} stalls, "
         f"{report.graduations:,} graduation recommendations, "
         f"{report.csm_assigned:,} CSMs assigned",
         soft_wrap=True,
     )
+    cutoff = report.expire_before
+    if report.expired and cutoff is not None:
+        console.print(
+            f"{report.expired:,} expired: due before {cutoff:%Y-%m-%d %H:%M} UTC, outside the "
+            f"{format_catch_up(report.catch_up)} catch-up window (recorded as history, not "
+            "as work)",
+            soft_wrap=True,
+        )
     if report.shortfall:
         short = ", ".join(f"{pool} short by {n:,}" for pool, n in sorted(report.shortfall.items()))
         console.print(f"CSM pools over capacity: {short}", soft_wrap=True)
@@ -203,5 +229,5 @@ def render_run(result: DemoRun, console: Console) -> None:
         f"(status in {result.status_seconds:.2f}s)",
         soft_wrap=True,
     )
-    if report.actions:
+    if pending_actions(report):
         console.print(_actions(report))

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import duckdb
 
-from tierline.engine.run import RunReport, run
+from tierline.engine.run import FROM_POLICY, CatchUp, RunReport, run
 from tierline.engine.state import utc_naive
 from tierline.errors import EngineError, UsageError
 from tierline.policy.model import Project
@@ -58,6 +58,7 @@ class BacktestStep:
         return {
             "as_of": self.as_of.isoformat() + "Z",
             "added": self.report.added,
+            "expired": self.report.expired,
             "by_kind": dict(self.report.by_kind),
             "actions": [a.to_dict() for a in self.report.actions],
         }
@@ -176,11 +177,13 @@ def copy_book(store: Store, project: Project, target: Path) -> None:
 
 
 def _replay(
-    scratch: Store, project: Project, times: list[datetime], limit: int | None
+    scratch: Store, project: Project, times: list[datetime], limit: int | None, catch_up: CatchUp
 ) -> tuple[BacktestStep, ...]:
     steps: list[BacktestStep] = []
     for moment in times:
-        report = run(scratch, project, moment, now=moment, limit=limit, backtest=True)
+        report = run(
+            scratch, project, moment, now=moment, limit=limit, backtest=True, catch_up=catch_up
+        )
         steps.append(BacktestStep(moment, report))
     return tuple(steps)
 
@@ -194,11 +197,14 @@ def backtest(
     step: timedelta = timedelta(days=1),
     scratch: Path | None = None,
     limit: int | None = None,
+    catch_up: CatchUp = FROM_POLICY,
 ) -> BacktestReport:
     """Replay runs at ``start``, ``start + step``, … ``end`` on a scratch copy of the book.
 
     ``scratch``: keep the scratch store at this (new) path; by default it is a temporary
     file, removed afterwards. ``limit``: how many actions each step lists (None: all).
+    ``catch_up``: each run's catch-up window (default: the policy's); a step within the
+    window records every action of the range pending, on its day.
     """
     first, last = utc_naive(start), utc_naive(end)
     times = step_times(first, last, step)
@@ -206,5 +212,5 @@ def backtest(
         path = scratch if scratch is not None else Path(folder) / "backtest.duckdb"
         copy_book(store, project, path)
         with Store.open(path, project.fields) as replica:
-            steps = _replay(replica, project, times, limit)
+            steps = _replay(replica, project, times, limit, catch_up)
     return BacktestReport(first, last, step, project.version, steps, scratch)

@@ -11,7 +11,11 @@ Two append-only tables, created on first use by :func:`ensure_outbox`:
 (:func:`idempotency_key`); it is the primary key, and :func:`append_candidates` inserts the
 candidates whose key is not recorded yet in ONE ``INSERT … SELECT`` anti-joined on it, so a
 second run at the same time adds nothing. ``seq`` is the insertion order; ``status`` is
-``pending`` when written (deliveries are recorded elsewhere, never by updating this row).
+``pending`` when written (deliveries are recorded elsewhere, never by updating this row), or
+``expired`` for a candidate due before the run's catch-up cutoff (``expire_before``, see
+:func:`expiry_cutoff`): such an action is recorded, so its key never comes back, but it is
+history: never delivered and never an open task. A candidate due exactly at the cutoff, or
+with no due time, is pending.
 
 ``runs`` — one row per recorded run::
 
@@ -29,7 +33,7 @@ import json
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import duckdb
 
@@ -37,13 +41,18 @@ from tierline.errors import EngineError
 
 __all__ = [
     "ACTION_KINDS",
+    "ACTION_STATUSES",
     "CANDIDATE_COLUMNS",
     "OUTBOX_SQL",
     "OUTBOX_TABLE",
     "RUNS_TABLE",
+    "STATUS_EXPIRED",
+    "STATUS_PENDING",
+    "URGENCY_ORDER",
     "OutboxRow",
     "append_candidates",
     "ensure_outbox",
+    "expiry_cutoff",
     "idempotency_key",
     "key_sql",
     "outbox_rows",
@@ -54,6 +63,11 @@ OUTBOX_TABLE = "outbox"
 RUNS_TABLE = "runs"
 CANDIDATE_COLUMNS: tuple[str, ...] = ("rule", "account_id", "episode", "kind", "due_at", "payload")
 ACTION_KINDS: tuple[str, ...] = ("task", "email", "notify", "tier_change", "csm_assignment")
+STATUS_PENDING = "pending"
+STATUS_EXPIRED = "expired"
+ACTION_STATUSES: tuple[str, ...] = (STATUS_PENDING, STATUS_EXPIRED)
+# Most urgent first: pending before the rest, then the soonest due (the most overdue).
+URGENCY_ORDER = "status <> 'pending', due_at NULLS LAST, seq"
 
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)?$")
 
@@ -99,6 +113,7 @@ class OutboxRow:
     due_at: datetime | None
     payload: Mapping[str, object]
     run_id: str
+    status: str = STATUS_PENDING
 
     def to_dict(self) -> dict[str, object]:
         """A JSON-ready dict (times as ISO-8601 UTC)."""
@@ -112,6 +127,7 @@ class OutboxRow:
             "due_at": None if self.due_at is None else self.due_at.isoformat() + "Z",
             "payload": dict(self.payload),
             "run_id": self.run_id,
+            "status": self.status,
         }
 
 
@@ -127,6 +143,15 @@ def idempotency_key(rule: str, account_id: str, episode: str) -> str:
 def key_sql(alias: str = "c") -> str:
     """The SQL of :func:`idempotency_key` over a relation aliased ``alias``."""
     return f"left(sha256({alias}.rule || '|' || {alias}.account_id || '|' || {alias}.episode), 32)"
+
+
+def expiry_cutoff(as_of: datetime, catch_up: timedelta | None) -> datetime | None:
+    """The catch-up cutoff: actions due before ``as_of - catch_up`` expire (None: none do).
+
+    >>> expiry_cutoff(datetime(2026, 3, 15), timedelta(days=7))
+    datetime.datetime(2026, 3, 8, 0, 0)
+    """
+    return None if catch_up is None else as_of - catch_up
 
 
 def ensure_outbox(con: duckdb.DuckDBPyConnection) -> None:
@@ -150,15 +175,21 @@ def append_candidates(
     run_id: str,
     policy_version: str,
     created_at: datetime,
+    expire_before: datetime | None = None,
 ) -> int:
-    """Append the candidates not recorded yet (one statement); the number of rows added."""
+    """Append the candidates not recorded yet (one statement); the number of rows added.
+
+    Those due before ``expire_before`` are recorded as ``expired``, the rest as ``pending``.
+    """
     ensure_outbox(con)
     source = _relation(candidates)
     sql = f"""
 INSERT INTO {OUTBOX_TABLE} (idempotency_key, rule, account_id, episode, kind, due_at,
-  payload, created_at, run_id, policy_version)
+  payload, created_at, run_id, policy_version, status)
 SELECT k.idempotency_key, k.rule, k.account_id, k.episode, k.kind, k.due_at,
-  CAST(k.payload AS JSON), CAST($created_at AS TIMESTAMP), $run_id, $policy_version
+  CAST(k.payload AS JSON), CAST($created_at AS TIMESTAMP), $run_id, $policy_version,
+  CASE WHEN k.due_at < CAST($expire_before AS TIMESTAMP) THEN '{STATUS_EXPIRED}'
+    ELSE '{STATUS_PENDING}' END
 FROM (
   SELECT {key_sql("c")} AS idempotency_key, c.rule, c.account_id, c.episode, c.kind,
     CAST(c.due_at AS TIMESTAMP) AS due_at, CAST(c.payload AS VARCHAR) AS payload
@@ -173,7 +204,12 @@ WHERE NOT EXISTS (
 )
 ORDER BY k.due_at NULLS LAST, k.account_id, k.rule, k.episode
 """
-    params = {"created_at": created_at, "run_id": run_id, "policy_version": policy_version}
+    params = {
+        "created_at": created_at,
+        "run_id": run_id,
+        "policy_version": policy_version,
+        "expire_before": expire_before,
+    }
     try:
         row = con.execute(sql, params).fetchone()
     except duckdb.Error as exc:
@@ -223,13 +259,19 @@ def outbox_rows(
     params: Sequence[object] = (),
     *,
     limit: int | None = None,
+    urgent_first: bool = False,
 ) -> tuple[OutboxRow, ...]:
-    """Outbox rows matching ``where`` (SQL over the outbox's columns), in ``seq`` order."""
+    """Outbox rows matching ``where`` (SQL over the outbox's columns), in ``seq`` order.
+
+    ``urgent_first``: pending rows first, soonest due first (:data:`URGENCY_ORDER`).
+    """
     ensure_outbox(con)
     tail = "" if limit is None else f" LIMIT {int(limit)}"
+    order = URGENCY_ORDER if urgent_first else "seq"
     rows = con.execute(
         "SELECT seq, idempotency_key, rule, account_id, episode, kind, due_at, "
-        f"CAST(payload AS VARCHAR), run_id FROM {OUTBOX_TABLE} WHERE {where} ORDER BY seq{tail}",
+        f"CAST(payload AS VARCHAR), run_id, status FROM {OUTBOX_TABLE} WHERE {where} "
+        f"ORDER BY {order}{tail}",
         list(params),
     ).fetchall()
     return tuple(
@@ -243,6 +285,7 @@ def outbox_rows(
             due_at=r[6] if isinstance(r[6], datetime) else None,
             payload=_payload(r[7]),
             run_id=str(r[8]),
+            status=str(r[9]),
         )
         for r in rows
     )

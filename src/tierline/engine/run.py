@@ -14,6 +14,14 @@
    appended to the outbox, anti-joined on its idempotency key
    (:func:`tierline.engine.outbox.append_candidates`), and the run is recorded in ``runs``.
 
+The catch-up window (``run: {catch_up: 7 days}`` in tierline.yaml, or the ``catch_up``
+argument) decides each new action's status: one due before ``as_of - catch_up`` is recorded
+``expired`` (history: its key is kept so it never comes back, but it is never delivered nor
+an open task), the others ``pending``. The first run on a book with years of history thus
+asks only for what is due now. A daily schedule records each action on its day, within the
+window, as pending: a daily backtest and one late run record the same keys and rows and
+differ only in the status of the actions older than the window.
+
 Before that transaction, a real run (neither dry nor part of a backtest) whose graduation
 conditions read metrics refreshes the daily event rollups
 (:func:`tierline.engine.rollup.refresh_rollups`, up to ``as_of`` or the latest event
@@ -31,8 +39,8 @@ import uuid
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime
-from typing import TYPE_CHECKING
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Final, Literal
 
 import duckdb
 
@@ -44,9 +52,11 @@ from tierline.engine.graduation import SUMMARY_NAMES, graduation_rules
 from tierline.engine.milestone import milestone_progress
 from tierline.engine.outbox import (
     OUTBOX_TABLE,
+    STATUS_EXPIRED,
     OutboxRow,
     append_candidates,
     ensure_outbox,
+    expiry_cutoff,
     outbox_rows,
     record_run,
 )
@@ -57,7 +67,7 @@ from tierline.engine.touchpoint import materialise_touchpoints
 from tierline.engine.transition import CANDIDATES_TABLE as TRANSITION_CANDIDATES
 from tierline.engine.transition import apply_transitions
 from tierline.errors import EngineError
-from tierline.policy.model import Project
+from tierline.policy.model import DEFAULT_CATCH_UP, Project
 from tierline.store import Store
 
 if TYPE_CHECKING:
@@ -65,7 +75,9 @@ if TYPE_CHECKING:
 
 __all__ = [
     "CANDIDATE_SOURCES",
+    "FROM_POLICY",
     "RUN_CANDIDATES",
+    "CatchUp",
     "RunReport",
     "metric_reads",
     "new_run_id",
@@ -73,6 +85,9 @@ __all__ = [
 ]
 
 RUN_CANDIDATES = "run_candidates"
+# ``run(catch_up=FROM_POLICY)``: the window of the project's ``run:`` section.
+FROM_POLICY: Final = "policy"
+CatchUp = timedelta | None | Literal["policy"]
 # The temp tables whose rows a run appends to the outbox, in this order.
 CANDIDATE_SOURCES: tuple[str, ...] = (
     TRANSITION_CANDIDATES,
@@ -85,8 +100,11 @@ CANDIDATE_SOURCES: tuple[str, ...] = (
 class RunReport:
     """What one run did (or, dry, would do): counts per step, and the actions it added.
 
-    ``by_kind`` / ``by_rule`` count the actions added; ``actions`` are the first of them
-    (by outbox order, at most the ``limit`` the run was given).
+    ``added`` counts every action recorded, ``expired`` those of them recorded as expired
+    (due before :attr:`expire_before`, outside the ``catch_up`` window; None: no window),
+    :attr:`pending` the rest. ``by_kind`` / ``by_rule`` count the actions added,
+    ``expired_by_kind`` the expired ones; ``actions`` are the first of them, most urgent
+    first (pending ones, soonest due first, then expired ones; at most ``limit``).
     """
 
     run_id: str
@@ -111,6 +129,19 @@ class RunReport:
     actions: tuple[OutboxRow, ...] = field(default=())
     later_decisions: datetime | None = None
     rolled_up: int = 0
+    catch_up: timedelta | None = DEFAULT_CATCH_UP
+    expired: int = 0
+    expired_by_kind: tuple[tuple[str, int], ...] = ()
+
+    @property
+    def pending(self) -> int:
+        """Actions added as pending: what the team is asked to do now."""
+        return self.added - self.expired
+
+    @property
+    def expire_before(self) -> datetime | None:
+        """The catch-up cutoff: new actions due before it were recorded expired."""
+        return expiry_cutoff(self.as_of, self.catch_up)
 
     @property
     def in_the_past(self) -> bool:
@@ -138,7 +169,16 @@ class RunReport:
             "shortfall": dict(self.shortfall),
             "candidates": self.candidates,
             "added": self.added,
+            "pending": self.pending,
+            "expired": self.expired,
+            "catch_up_seconds": None
+            if self.catch_up is None
+            else int(self.catch_up.total_seconds()),
+            "expired_before": None
+            if self.expire_before is None
+            else self.expire_before.isoformat() + "Z",
             "by_kind": dict(self.by_kind),
+            "expired_by_kind": dict(self.expired_by_kind),
             "by_rule": {rule: n for rule, _, n in self.by_rule},
             "rolled_up": self.rolled_up,
         }
@@ -204,12 +244,15 @@ def _collect(con: duckdb.DuckDBPyConnection) -> int:
     return int(row[0]) if row else 0
 
 
+_Counts = tuple[tuple[str, int], ...]
+
+
 def _grouped(
     con: duckdb.DuckDBPyConnection, run_id: str
-) -> tuple[tuple[tuple[str, int], ...], tuple[tuple[str, str, int], ...]]:
+) -> tuple[_Counts, _Counts, tuple[tuple[str, str, int], ...]]:
     kinds = con.execute(
-        f"SELECT kind, count(*) AS n FROM {OUTBOX_TABLE} WHERE run_id = ? "
-        "GROUP BY kind ORDER BY n DESC, kind",
+        f"SELECT kind, count(*) AS n, count(*) FILTER (WHERE status = '{STATUS_EXPIRED}') "
+        f"FROM {OUTBOX_TABLE} WHERE run_id = ? GROUP BY kind ORDER BY n DESC, kind",
         [run_id],
     ).fetchall()
     rules = con.execute(
@@ -218,7 +261,8 @@ def _grouped(
         [run_id],
     ).fetchall()
     return (
-        tuple((str(k), int(n)) for k, n in kinds),
+        tuple((str(k), int(n)) for k, n, _ in kinds),
+        tuple((str(k), int(e)) for k, _, e in kinds if e),
         tuple((str(r), str(k), int(n)) for r, k, n in rules),
     )
 
@@ -234,6 +278,7 @@ def _steps(
     backtest: bool,
     limit: int | None,
     rolled_up: int,
+    catch_up: timedelta | None,
 ) -> RunReport:
     con = store.con
     joined = _Joined(con, store.location)
@@ -253,10 +298,15 @@ def _steps(
     ).fetchone()
     candidates = _collect(con)
     added = append_candidates(
-        con, RUN_CANDIDATES, run_id=run_id, policy_version=project.version, created_at=now
+        con,
+        RUN_CANDIDATES,
+        run_id=run_id,
+        policy_version=project.version,
+        created_at=now,
+        expire_before=expiry_cutoff(as_of, catch_up),
     )
-    by_kind, by_rule = _grouped(con, run_id)
-    actions = outbox_rows(con, "run_id = ?", [run_id], limit=limit)
+    by_kind, expired_by_kind, by_rule = _grouped(con, run_id)
+    actions = outbox_rows(con, "run_id = ?", [run_id], limit=limit, urgent_first=True)
     picks = {p.account_id for p in csm.picks}
     if moves.csm is not None:
         picks |= {p.account_id for p in moves.csm.picks}
@@ -283,6 +333,9 @@ def _steps(
         actions=actions,
         later_decisions=later[0] if later and isinstance(later[0], datetime) else None,
         rolled_up=rolled_up,
+        catch_up=catch_up,
+        expired=sum(n for _, n in expired_by_kind),
+        expired_by_kind=expired_by_kind,
     )
     if not dry_run:
         record_run(
@@ -309,16 +362,22 @@ def run(
     limit: int | None = 20,
     backtest: bool = False,
     run_id: str | None = None,
+    catch_up: CatchUp = FROM_POLICY,
 ) -> RunReport:
     """Run the engine as of ``as_of`` (UTC) and append the new actions to the outbox.
 
     ``dry_run`` computes everything and rolls it back (nothing is written). ``now`` is the
     recording time (default: the wall clock); ``limit`` how many added actions the report
     lists (None: all); ``backtest`` marks the run as part of a backtest in ``runs``.
+    ``catch_up``: actions due before ``as_of - catch_up`` are recorded expired (None: none
+    are; default: the project's ``run: {catch_up: …}``, 7 days unless set).
     A real run that computes metrics first brings the event rollups up to date.
     """
     if limit is not None and limit < 0:
         raise EngineError(f"limit must be 0 or more, not {limit}")
+    window = project.run_settings.catch_up if isinstance(catch_up, str) else catch_up
+    if isinstance(window, timedelta) and window < timedelta(0):
+        raise EngineError(f"the catch-up window must be 0 or more, not {window}")
     moment = utc_naive(as_of)
     recorded = utc_naive(now)
     rid = run_id or new_run_id(moment)
@@ -344,6 +403,7 @@ def run(
             backtest=backtest,
             limit=limit,
             rolled_up=rolled_up,
+            catch_up=window,
         )
     except BaseException:
         con.execute("ROLLBACK")

@@ -10,7 +10,8 @@ Transitions a run has not recorded yet (an upgrade due but not run) do not show 
   reached times and status, TTFV against the track's target range, the next touchpoints, the
   open tasks (pending ``task`` rows of the outbox due by then) and its CSM;
 - :func:`book_status`: per track, how many accounts are on track / behind / stuck /
-  complete, with the median TTFV; totals, accounts on no track, open tasks.
+  complete, with the median TTFV; totals, accounts on no track, open tasks, and the tasks
+  recorded as expired (due before a run's catch-up window: history, never open tasks).
 """
 
 from __future__ import annotations
@@ -25,7 +26,14 @@ import duckdb
 
 from tierline.engine.lookup import require_account
 from tierline.engine.milestone import ACCOUNT_STATES, SUMMARY_TABLE, milestone_progress
-from tierline.engine.outbox import OUTBOX_TABLE, OutboxRow, ensure_outbox, outbox_rows
+from tierline.engine.outbox import (
+    OUTBOX_TABLE,
+    STATUS_EXPIRED,
+    STATUS_PENDING,
+    OutboxRow,
+    ensure_outbox,
+    outbox_rows,
+)
 from tierline.engine.state import utc_naive
 from tierline.engine.touchpoint import UPCOMING_TABLE, materialise_touchpoints
 from tierline.errors import EngineError
@@ -48,7 +56,7 @@ __all__ = [
 ]
 
 _OPEN_TASKS = (
-    "account_id = ? AND kind = 'task' AND status = 'pending' "
+    f"account_id = ? AND kind = 'task' AND status = '{STATUS_PENDING}' "
     "AND coalesce(due_at, created_at) <= CAST(? AS TIMESTAMP)"
 )
 
@@ -223,6 +231,7 @@ class BookStatus:
     enrolled: int
     unenrolled: int
     open_tasks: int
+    expired_tasks: int = 0
 
     def to_dict(self) -> dict[str, object]:
         """A JSON-ready dict."""
@@ -233,6 +242,7 @@ class BookStatus:
             "enrolled": self.enrolled,
             "unenrolled": self.unenrolled,
             "open_tasks": self.open_tasks,
+            "expired_tasks": self.expired_tasks,
         }
 
 
@@ -431,8 +441,9 @@ def book_status(store: Store, project: Project, as_of: datetime) -> BookStatus:
         [moment, moment],
     ).fetchone()
     tasks = con.execute(
-        f"SELECT count(*) FROM {OUTBOX_TABLE} WHERE kind = 'task' AND status = 'pending' "
-        "AND coalesce(due_at, created_at) <= CAST(? AS TIMESTAMP)",
+        f"SELECT count(*) FILTER (WHERE status = '{STATUS_PENDING}'), "
+        f"count(*) FILTER (WHERE status = '{STATUS_EXPIRED}') FROM {OUTBOX_TABLE} "
+        "WHERE kind = 'task' AND coalesce(due_at, created_at) <= CAST(? AS TIMESTAMP)",
         [moment],
     ).fetchone()
     return BookStatus(
@@ -442,4 +453,5 @@ def book_status(store: Store, project: Project, as_of: datetime) -> BookStatus:
         enrolled=enrolled,
         unenrolled=max(0, (int(book[0]) if book else 0) - enrolled),
         open_tasks=int(tasks[0]) if tasks else 0,
+        expired_tasks=int(tasks[1]) if tasks else 0,
     )

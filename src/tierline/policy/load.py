@@ -30,6 +30,7 @@ from tierline.dsl.parser import parse_tree
 from tierline.dsl.validate import validate_tree
 from tierline.errors import DiagnosticsError, PolicyError, UsageError
 from tierline.expr.ranges import intervals_for_answers
+from tierline.policy.catchup import read_run_settings
 from tierline.policy.hashing import policy_files, project_version
 from tierline.policy.ladder import check_track_refs, check_tracks
 from tierline.policy.model import (
@@ -191,6 +192,7 @@ class _Loader:
         tracks = [f.track for f in track_files if f.track is not None]
         levels = {f.declared: f.level for f in track_files if f.declared is not None}
         staffing = read_csm_assignment(self.report, path, data, segmentations, levels)
+        run_settings = read_run_settings(self.report, path, data)
         if edge is None or self.report.has_errors:
             return None
         channels = tuple((k, _plain_dict(v)) for k, v in (edge.channels or {}).items())
@@ -208,6 +210,7 @@ class _Loader:
             tracks=tuple(sorted(tracks, key=lambda t: (t.level, t.id))),
             csm_assignment=staffing,
             metrics=self.found_metrics,
+            run_settings=run_settings,
         )
 
     # tierline.yaml: settings and fields

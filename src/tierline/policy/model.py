@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
@@ -21,6 +22,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "CORE_ACCOUNT_FIELDS",
+    "DEFAULT_CATCH_UP",
     "Binding",
     "Condition",
     "FieldDef",
@@ -30,6 +32,7 @@ __all__ = [
     "Project",
     "Rule",
     "RuleTable",
+    "RunSettings",
     "Segmentation",
 ]
 
@@ -176,6 +179,22 @@ class Segmentation:
         return next((b for b in self.bindings if b.question == question), None)
 
 
+DEFAULT_CATCH_UP = timedelta(days=7)
+
+
+@dataclass(frozen=True)
+class RunSettings:
+    """The ``run:`` section of tierline.yaml.
+
+    ``catch_up``: how long after its due time an action is still worth doing. A run records a
+    candidate due before ``as_of - catch_up`` as ``expired`` (kept as history, never
+    delivered); None keeps every candidate pending however old.
+    """
+
+    catch_up: timedelta | None = DEFAULT_CATCH_UP
+    loc: Loc = dataclasses.field(default=Loc(), compare=False)
+
+
 @dataclass(frozen=True)
 class Project:
     """A loaded, validated policy project.
@@ -197,6 +216,7 @@ class Project:
     tracks: tuple[Track, ...] = ()
     csm_assignment: CsmAssignment | None = None
     metrics: tuple[Metric, ...] = ()  # metrics.yaml, in dependency order
+    run_settings: RunSettings = RunSettings()  # the `run:` section
 
     @property
     def custom_fields(self) -> tuple[FieldDef, ...]:

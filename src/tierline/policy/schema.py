@@ -22,6 +22,7 @@ __all__ = [
     "ProjectEdge",
     "RuleEdge",
     "RuleTableEdge",
+    "RunEdge",
     "SegmentationEdge",
 ]
 
@@ -79,6 +80,13 @@ class CsmAssignmentEdge(EdgeModel):
     pools: list[CsmPoolEdge]
 
 
+class RunEdge(EdgeModel):
+    """``run:``: how runs treat overdue actions; ``catch_up`` (``7 days``, ``all``) is read
+    and checked by :mod:`tierline.policy.catchup`."""
+
+    catch_up: Any = None
+
+
 class ProjectEdge(EdgeModel):
     """The whole of ``tierline.yaml``."""
 
@@ -90,6 +98,7 @@ class ProjectEdge(EdgeModel):
     segmentations: dict[str, SegmentationEdge] | None = None
     channels: dict[str, dict[str, Any]] | None = None
     csm_assignment: CsmAssignmentEdge | None = None
+    run: RunEdge | None = None
 
 
 class RuleEdge(EdgeModel):
