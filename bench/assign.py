@@ -8,14 +8,19 @@ same accounts and in the same run:
 
 - **tierline**: the real engine path, ``tierline.engine.assign.assign_accounts`` on the
   store, with DuckDB limited to ``--threads`` (default 2) threads: both segmentations'
-  compiled SQL evaluated over the book as of a time, every outcome and its explanation
-  JSON written to the ``assignments`` table, committed. Best of ``--repeat`` runs (the
-  assignments are deleted, untimed, between runs).
+  compiled SQL evaluated over the book as of a time, one ``assignments`` row per assigned
+  account and segmentation written with its explanation *by reference* (the decision code
+  of its leaf or rule, whose template the ``decisions`` catalog holds), committed. Best of
+  ``--repeat`` runs (the assignments and the catalog are deleted, untimed, between runs);
+  the process CPU time of each run is recorded too.
 - three informational breakdowns of that path, each over the same book:
   *decide only*: both compiled SELECTs, outcomes counted (DuckDB prunes the explanation);
   *decide + explain*: the explanations built too, their lengths summed, nothing written;
   *SELECT → INSERT*: the compiled SELECTs straight into an ``INSERT INTO assignments``
-  in one transaction, without the engine's bookkeeping (new/unassigned/moves reports).
+  with the explanation JSON *by value* (as tierline recorded it before schema 4), in one
+  transaction, without the engine's bookkeeping (new/unassigned/moves reports);
+  *render explanations*: ``recorded_explanations`` over the sample's recorded rows (the
+  cost that recording by reference moves to the reader), per row.
 - **pandas**: ``np.select`` over pandas nullable columns, whole book in memory (the
   DataFrame is built untimed; no explanations, nothing written).
 - **reference evaluator**: ``tierline.engine.reference.evaluate_segmentation`` per account
@@ -27,7 +32,7 @@ same accounts and in the same run:
 
 Every implementation must agree with tierline on every account it evaluated (pandas on
 all N, the samples on theirs); the reference's explanations must also equal the recorded
-ones. Exit status 1 when anything disagrees.
+ones, rendered from their decisions. Exit status 1 when anything disagrees.
 """
 
 from __future__ import annotations
@@ -36,6 +41,7 @@ import argparse
 import json
 import os
 import platform
+import resource
 import statistics
 import sys
 import tempfile
@@ -80,6 +86,7 @@ from common import (
 )
 from tierline.compile import segmentation_select, to_sql
 from tierline.engine.assign import assign_accounts, decided_sql
+from tierline.engine.decision import recorded_explanations
 from tierline.engine.reference import evaluate_segmentation
 from tierline.store import Store
 
@@ -125,9 +132,11 @@ class SizeResult:
     n: int
     tierline: Timing
     tierline_runs: list[float]
+    tierline_cpu: list[float]
     decide_only: Timing
     decide_explain: Timing
     direct_insert: Timing
+    render: Timing
     pandas: Timing
     reference: Timing
     zen: Timing
@@ -185,21 +194,30 @@ def _open_store(path: Path, policy: SeedPolicy, threads: int) -> Store:
 
 def _reset_assignments(store: Store) -> None:
     store.con.execute("DELETE FROM assignments")
+    store.con.execute("DELETE FROM decisions")
     store.con.execute("DELETE FROM outcome_ranks")
     store.con.execute("CHECKPOINT")
 
 
+def _cpu_seconds() -> float:
+    """User + system CPU time of this process (DuckDB's threads included)."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
 def _time_tierline(
     store: Store, policy: SeedPolicy, n: int, repeat: int
-) -> tuple[list[float], dict[str, dict[str, int]]]:
+) -> tuple[list[float], list[float], dict[str, dict[str, int]]]:
     runs: list[float] = []
+    cpu: list[float] = []
     distribution: dict[str, dict[str, int]] = {}
     for run in range(repeat):
         if run:
             _reset_assignments(store)
-        began = time.perf_counter()
+        began, began_cpu = time.perf_counter(), _cpu_seconds()
         report = assign_accounts(store, policy.project, AS_OF, now=AS_OF)
         runs.append(time.perf_counter() - began)
+        cpu.append(_cpu_seconds() - began_cpu)
         for seg in report.segmentations:
             total = seg.assigned_count + seg.unassigned_count
             if total != n:
@@ -207,7 +225,7 @@ def _time_tierline(
             counts = {o.outcome: o.count for o in seg.assigned}
             counts["(unassigned)"] = seg.unassigned_count
             distribution[seg.segmentation] = counts
-    return runs, distribution
+    return runs, cpu, distribution
 
 
 def _time_decide(store: Store, policy: SeedPolicy, explain: bool) -> float:
@@ -275,15 +293,19 @@ def _agree_all(store: Store, track: np.ndarray, tier: np.ndarray, n: int) -> Agr
     return Agreement("tierline = pandas (all accounts)", int(row[0]), int(row[1]))
 
 
-def _sample_rows(store: Store, ids: np.ndarray) -> list[dict[str, Any]]:
-    """The sampled accounts as stored, with tierline's recorded outcome and explanation."""
+def _sample_rows(store: Store, ids: np.ndarray) -> tuple[list[dict[str, Any]], float]:
+    """The sampled accounts as stored, with tierline's recorded outcome and explanation.
+
+    The explanations are rendered from their decisions (one set-based call, timed: the
+    seconds are returned with the rows).
+    """
     con = store.con
     con.register("bench_sample", pa.table({"i": ids}))
     try:
         fields = ", ".join(f"v.{f}" for f in FIELD_NAMES)
         rows = con.execute(
             f"""
-            SELECT v.id, {fields}, t.outcome, t.explanation, r.outcome, r.explanation
+            SELECT v.id, {fields}, t.outcome, t.id, r.outcome, r.id
             FROM account_versions v
             JOIN bench_sample s ON v.id = {account_id_sql("s.i")}
             LEFT JOIN assignments t ON t.account_id = v.id AND t.segmentation = '{TRACK}'
@@ -294,7 +316,15 @@ def _sample_rows(store: Store, ids: np.ndarray) -> list[dict[str, Any]]:
     finally:
         con.unregister("bench_sample")
     names = ("id", *FIELD_NAMES, "t_out", "t_expl", "r_out", "r_expl")
-    return [dict(zip(names, row, strict=True)) for row in rows]
+    found = [dict(zip(names, row, strict=True)) for row in rows]
+    assignment_ids = [int(r[k]) for r in found for k in ("t_expl", "r_expl") if r[k] is not None]
+    began = time.perf_counter()
+    rendered = recorded_explanations(con, assignment_ids)
+    seconds = time.perf_counter() - began
+    for row in found:
+        for key in ("t_expl", "r_expl"):
+            row[key] = None if row[key] is None else rendered[int(row[key])]
+    return found, seconds
 
 
 def _account(row: dict[str, Any]) -> dict[str, Any]:
@@ -323,7 +353,7 @@ def _run_size(
 
         repeat = args.repeat if n <= args.repeat_max else 1
         progress.update(step, description=f"N={n:,}: tierline assign ×{repeat}")
-        runs, distribution = _time_tierline(store, policy, n, repeat)
+        runs, cpu, distribution = _time_tierline(store, policy, n, repeat)
         progress.update(step, description=f"N={n:,}: tierline decide only / + explain")
         decide = min(_time_decide(store, policy, explain=False) for _ in range(repeat))
         explain = min(_time_decide(store, policy, explain=True) for _ in range(repeat))
@@ -342,7 +372,8 @@ def _run_size(
 
         sample_n = min(max(args.ref_sample, args.zen_sample), n)
         ids = np.sort(rng.choice(n, size=sample_n, replace=False))
-        rows = _sample_rows(store, ids)
+        rows, render_seconds = _sample_rows(store, ids)
+        rendered_rows = sum(r[k] is not None for r in rows for k in ("t_expl", "r_expl"))
         progress.update(step, description=f"N={n:,}: compiled SELECT → INSERT ×{repeat}")
         direct = _time_direct_insert(store, policy, n, repeat)
         progress.remove_task(step)
@@ -399,9 +430,11 @@ def _run_size(
         n=n,
         tierline=Timing("tierline assign (store, incl. write)", n, min(runs)),
         tierline_runs=runs,
+        tierline_cpu=cpu,
         decide_only=Timing("  of which: decide only", n, decide, "info"),
         decide_explain=Timing("  of which: decide + explain", n, explain, "info"),
-        direct_insert=Timing("  compiled SELECT → INSERT", n, direct, "info"),
+        direct_insert=Timing("  compiled SELECT → INSERT, JSON by value", n, direct, "info"),
+        render=Timing("  render explanations (sample rows)", rendered_rows, render_seconds, "info"),
         pandas=Timing("pandas np.select (in memory)", n, min(pandas_runs)),
         reference=Timing("reference evaluator (per account)", len(ref_rows), ref_seconds, "sample"),
         zen=Timing("zen-engine decision.evaluate", len(zen_rows), zen_seconds, "sample"),
@@ -482,6 +515,7 @@ def _results_table(results: list[SizeResult], threads: int) -> Table:
             res.decide_only,
             res.decide_explain,
             res.direct_insert,
+            res.render,
             res.pandas,
             res.reference,
             res.zen,
@@ -590,9 +624,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         for n in args.sizes:
             res = _run_size(n, args, policy, console, Path(tmp))
             runs = ", ".join(f"{r:.3f}" for r in res.tierline_runs)
+            cpu = ", ".join(f"{c:.3f}" for c in res.tierline_cpu)
             console.print(
                 f"N={n:,}: generated in {res.generate_seconds:.2f}s, loaded in "
-                f"{res.load_seconds:.2f}s; tierline assign runs (s): {runs}",
+                f"{res.load_seconds:.2f}s; tierline assign runs (s): {runs} "
+                f"(process CPU s: {cpu}); load average now {os.getloadavg()[0]:.2f}",
                 soft_wrap=True,
             )
             results.append(res)

@@ -19,6 +19,13 @@ from __future__ import annotations
 
 from sqlglot import exp
 
+from tierline.compile.decision import (
+    DECISION_COLUMN,
+    Decision,
+    DecisionSelect,
+    inline_columns,
+    template_text,
+)
 from tierline.compile.fragment import (
     concat,
     condition_columns,
@@ -34,7 +41,9 @@ from tierline.policy.model import Project, Rule, RuleTable
 __all__ = [
     "NO_MATCH",
     "compile_table",
+    "compile_table_decisions",
     "evaluation_order",
+    "flag_value",
     "match_column",
     "rule_condition",
     "table_columns",
@@ -214,6 +223,55 @@ class _TableCompiler:
             exp.Case().when(zero, none_expl).else_(expl),
         )
 
+    def decision(self) -> exp.Expression:
+        """The decision code: the 1-based number of the rule that decides, else 0."""
+        hit, rules = self.table.hit, self.table.rules
+        if not rules or hit == "collect":
+            return literal(0)
+        order = evaluation_order(self.table)
+        case = exp.Case()
+        for i in order:
+            case = case.when(self.flags[i].copy(), literal(i + 1))
+        case = case.else_(literal(0))
+        if hit == "unique":
+            count = _count(self.flags)
+        elif hit == "any":
+            count = _count([self.output_flag(o) for o in self.outputs])
+        else:
+            return case
+        single = exp.EQ(this=count, expression=literal(1))
+        return exp.Case().when(single, case).else_(literal(0))
+
+    def template(self, rule: Rule | None) -> str:
+        """The explanation's shape for a decision by ``rule`` (None: code 0)."""
+        table = self.table
+        head: dict[str, object] = {"kind": "rules", "table": table.id, "hit": table.hit}
+        if rule is not None:
+            head.update({"rule": rule.id, "outcome": rule.then})
+        else:
+            head.update({"rule": None, "default": table.default})
+        head["inputs"] = list(self.columns)
+        head["rules"] = [_rule_template(r, table.hit == "priority") for r in table.rules]
+        return template_text(head)
+
+    def decisions(self, explanation: exp.Expression) -> tuple[Decision, ...]:
+        """Every code with its template and its explanation over the account's columns."""
+        values = {
+            match_column(i): flag_value(r, self.project) for i, r in enumerate(self.table.rules)
+        }
+        hit = self.table.hit
+        found: list[Decision] = []
+        if hit != "collect":
+            for i, rule in enumerate(self.table.rules):
+                rendered = inline_columns(self.chosen(rule, rule.then), values)
+                found.append(Decision(i + 1, rule.then, self.template(rule), rendered))
+        static = hit in ("first", "priority") or not self.table.rules
+        outcome = self.table.default if static else None
+        found.insert(
+            0, Decision(0, outcome, self.template(None), inline_columns(explanation, values))
+        )
+        return tuple(found)
+
     def policy(self) -> tuple[exp.Expression, exp.Expression]:
         hit = self.table.hit
         if not self.table.rules:
@@ -229,23 +287,60 @@ class _TableCompiler:
         raise CompileError(f"{self.table.path}: unknown hit policy {hit!r}")
 
 
+def flag_value(rule: Rule, project: Project) -> exp.Expression:
+    """Whether ``rule`` matches: ``COALESCE((condition), FALSE)``, TRUE when it has none."""
+    cond = rule_condition(rule, project)
+    if cond is None:
+        return exp.true()
+    return exp.Coalesce(this=exp.Paren(this=cond), expressions=[exp.false()])
+
+
+def _rule_template(rule: Rule, priority: bool) -> dict[str, object]:
+    item: dict[str, object] = {"id": rule.id, "then": rule.then}
+    if rule.when is not None:
+        item["when"] = rule.when.sql
+    if rule.all:
+        item["all"] = [c.sql for c in rule.all]
+    if rule.any:
+        item["any"] = [c.sql for c in rule.any]
+    if priority:
+        item["priority"] = rule.priority
+    return item
+
+
+def _inner(compiler: _TableCompiler, source: str) -> exp.Select:
+    table, project = compiler.table, compiler.project
+    flags = [exp.alias_(flag_value(r, project), match_column(i)) for i, r in enumerate(table.rules)]
+    extra = [exp.column(c) for c in compiler.columns if c != "id"]
+    return exp.select(exp.column("id"), *extra, *flags).from_(source)
+
+
 def compile_table(table: RuleTable, project: Project, source: str = "accounts") -> exp.Select:
     """The SELECT giving ``account_id, outcome, explanation`` for a rule table."""
     compiler = _TableCompiler(table, project)
-    flags = []
-    for i, rule in enumerate(table.rules):
-        cond = rule_condition(rule, project)
-        value = (
-            exp.true()
-            if cond is None
-            else exp.Coalesce(this=exp.Paren(this=cond), expressions=[exp.false()])
-        )
-        flags.append(exp.alias_(value, match_column(i)))
-    extra = [exp.column(c) for c in compiler.columns if c != "id"]
-    inner = exp.select(exp.column("id"), *extra, *flags).from_(source)
+    inner = _inner(compiler, source)
     outcome, explanation = compiler.policy()
     return exp.select(
         exp.alias_(exp.column("id"), "account_id"),
         exp.alias_(outcome, "outcome"),
         exp.alias_(explanation, "explanation"),
     ).from_(inner.subquery("t"))
+
+
+def compile_table_decisions(
+    table: RuleTable, project: Project, source: str = "accounts"
+) -> DecisionSelect:
+    """The decision SELECT of a rule table: the deciding rule's number is the code."""
+    compiler = _TableCompiler(table, project)
+    inner = _inner(compiler, source)
+    outcome, explanation = compiler.policy()
+    unassigned = exp.Case().when(
+        exp.Is(this=exp.Paren(this=outcome.copy()), expression=exp.Null()), explanation.copy()
+    )
+    select = exp.select(
+        exp.alias_(exp.column("id"), "account_id"),
+        exp.alias_(outcome, "outcome"),
+        exp.alias_(compiler.decision(), DECISION_COLUMN),
+        exp.alias_(unassigned, "explanation"),
+    ).from_(inner.subquery("t"))
+    return DecisionSelect(select, compiler.decisions(explanation))

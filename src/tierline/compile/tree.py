@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from sqlglot import exp
 
+from tierline.compile.decision import DECISION_COLUMN, Decision, DecisionSelect, template_text
 from tierline.compile.fragment import (
     concat,
     condition_columns,
@@ -34,6 +35,7 @@ __all__ = [
     "answer_intervals",
     "bind_question",
     "compile_tree",
+    "compile_tree_decisions",
     "entry_question",
     "is_yes_no",
 ]
@@ -291,8 +293,8 @@ def leaf_explanation(leaf: _Leaf, project: Project) -> exp.Expression:
     return concat(parts)
 
 
-def compile_tree(seg: Segmentation, project: Project, source: str = "accounts") -> exp.Select:
-    """The SELECT giving ``account_id, outcome, explanation`` for a tree segmentation."""
+def _compiler(seg: Segmentation, project: Project, source: str) -> tuple[_TreeCompiler, exp.Select]:
+    """The tree's compiler (its leaves) and the inner SELECT numbering each account's leaf."""
     if seg.tree is None:
         raise CompileError(f"segmentation {seg.id!r} has no tree")
     for b in seg.bindings:
@@ -312,6 +314,22 @@ def compile_tree(seg: Segmentation, project: Project, source: str = "accounts") 
         .select(exp.alias_(nested, LEAF_COLUMN))
         .from_(source)
     )
+    return compiler, inner
+
+
+def _by_leaf(values: list[tuple[int, exp.Expression]]) -> exp.Expression:
+    """``CASE leaf WHEN i THEN value … END``, or a typed NULL when there is no value."""
+    if not values:
+        return exp.Cast(this=exp.Null(), to=exp.DataType.build("VARCHAR"))
+    case = exp.Case(this=exp.column(LEAF_COLUMN))
+    for i, value in values:
+        case = case.when(literal(i), value)
+    return case
+
+
+def compile_tree(seg: Segmentation, project: Project, source: str = "accounts") -> exp.Select:
+    """The SELECT giving ``account_id, outcome, explanation`` for a tree segmentation."""
+    compiler, inner = _compiler(seg, project, source)
     leaf = exp.column(LEAF_COLUMN)
     outcome = exp.Case(this=leaf.copy())
     explanation = exp.Case(this=leaf.copy())
@@ -324,3 +342,46 @@ def compile_tree(seg: Segmentation, project: Project, source: str = "accounts") 
         exp.alias_(outcome, "outcome"),
         exp.alias_(explanation, "explanation"),
     ).from_(exp.alias_(exp.Subquery(this=inner), "t", table=True))
+
+
+def _leaf_template(leaf: _Leaf) -> str:
+    path: list[dict[str, object]] = []
+    for step in leaf.steps:
+        item: dict[str, object] = {
+            "question": step.question,
+            "answer": step.answer,
+            "label": step.label,
+        }
+        if step.via_null:
+            item["null"] = True
+        item["inputs"] = list(step.inputs)
+        path.append(item)
+    tail: dict[str, object] = (
+        {"outcome": leaf.outcome}
+        if leaf.outcome is not None
+        else {"unassigned": True, "reason": leaf.reason, "outcome": None}
+    )
+    return template_text({"kind": "tree", "path": path, **tail})
+
+
+def compile_tree_decisions(
+    seg: Segmentation, project: Project, source: str = "accounts"
+) -> DecisionSelect:
+    """The decision SELECT of a tree segmentation: the leaf number is the decision code."""
+    compiler, inner = _compiler(seg, project, source)
+    leaves = list(enumerate(compiler.leaves))
+    outcome = _by_leaf([(i, sql_text(lf.outcome)) for i, lf in leaves if lf.outcome is not None])
+    unassigned = _by_leaf(
+        [(i, leaf_explanation(lf, project)) for i, lf in leaves if lf.outcome is None]
+    )
+    select = exp.select(
+        exp.alias_(exp.column("id"), "account_id"),
+        exp.alias_(outcome, "outcome"),
+        exp.alias_(exp.column(LEAF_COLUMN), DECISION_COLUMN),
+        exp.alias_(unassigned, "explanation"),
+    ).from_(exp.alias_(exp.Subquery(this=inner), "t", table=True))
+    decisions = tuple(
+        Decision(i, lf.outcome, _leaf_template(lf), leaf_explanation(lf, project))
+        for i, lf in leaves
+    )
+    return DecisionSelect(select, decisions)

@@ -22,6 +22,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from tierline.engine.assign import AssignReport, assign_accounts, decided_sql
+from tierline.engine.decision import recorded_explanations
 from tierline.engine.explain import describe_steps
 from tierline.errors import EngineError
 from tierline.policy.model import Project, Segmentation
@@ -119,13 +120,14 @@ def _recorded(
     store: Store, seg: Segmentation, why: str, order_by: str, where: str = "TRUE"
 ) -> Example | None:
     rows = store.con.execute(
-        "SELECT account_id, outcome, explanation FROM current_assignments "
+        "SELECT account_id, outcome, id FROM current_assignments "
         f"WHERE segmentation = ? AND source = 'rule' AND {where} ORDER BY {order_by} LIMIT 1",
         [seg.id],
     ).fetchall()
     if not rows:
         return None
-    account, outcome, explanation = rows[0]
+    account, outcome, assignment = rows[0]
+    explanation = recorded_explanations(store.con, [int(assignment)]).get(int(assignment))
     detail = seg if seg.table is not None else None  # rule text helps; question text is long
     steps = tuple(describe_steps(_parse(explanation), detail))
     return Example(why, str(account), _name(store, str(account)), seg.id, str(outcome), steps)
@@ -160,7 +162,10 @@ def _examples(store: Store, project: Project, report: AssignReport) -> tuple[Exa
                 store,
                 tree,
                 "the longest path of the tree",
-                "json_array_length(explanation, '$.path') DESC, account_id",
+                # A policy-made row records its path by reference: its decision's template.
+                "json_array_length(coalesce(explanation, "
+                "(SELECT template FROM decisions WHERE id = decision_id)), '$.path') DESC, "
+                "account_id",
             )
         )
     table = next((s for s in project.segmentations if s.table is not None), None)

@@ -1,12 +1,16 @@
 """Assign closed-won accounts to each segmentation's outcome, set-based on DuckDB.
 
 One run at ``as_of`` reads the book as it was then (``accounts_as_of``, closed-won at or
-before ``as_of``), evaluates every segmentation's compiled SELECT once into a temporary
-table, and then, per segmentation:
+before ``as_of``) once, with only the columns the policy reads, evaluates each
+segmentation's compiled *decision* SELECT (:func:`tierline.compile.segmentation_decisions`)
+over it into a temporary table, and then, per segmentation:
 
-- *new accounts* (no current assignment) with an outcome get one ``assignments`` row each
-  (source ``rule``) from a single ``INSERT … SELECT`` anti-joined with
-  ``current_assignments``; running twice at the same ``as_of`` adds nothing;
+- *new accounts* (no assignment row in the segmentation) with an outcome get one
+  ``assignments`` row each (source ``rule``) from a single ``INSERT … SELECT``; running
+  twice at the same ``as_of`` adds nothing. The row records its explanation *by reference*:
+  ``decision_id`` names the ``decisions`` catalog row of its leaf or rule, recorded once
+  per policy version (:mod:`tierline.engine.decision`), and ``explain`` renders the full
+  explanation from the account as of ``assigned_at``;
 - *unassigned accounts* (the policy gives no outcome) are **not recorded**: they are
   reported on every run, grouped by the reason the explanation gives, with examples, so a
   policy fix assigns them on the next run;
@@ -17,18 +21,26 @@ table, and then, per segmentation:
   policy-made assignments (source ``rule`` or ``reassign``) move: accounts with an approved
   override are never moved by a reassign (reported as kept), nor are accounts the new
   policy leaves unassigned (they keep their outcome).
+
+The work is proportional to what can happen: no anti-join when a segmentation has no
+assignment yet, no scan of the current assignments when none was made under another
+policy version, and no window over the account versions when none has a second version.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Literal
 
 import duckdb
 import sqlglot
+from sqlglot import exp
 
-from tierline.compile import segmentation_select, to_sql
+from tierline.compile import DecisionSelect, segmentation_decisions, segmentation_select, to_sql
+from tierline.engine.decision import decision_case, record_decisions
 from tierline.engine.rank import sync_outcome_ranks
 from tierline.engine.state import utc_naive
 from tierline.errors import EngineError, UsageError
@@ -45,6 +57,7 @@ __all__ = [
     "SegmentationResult",
     "Unassigned",
     "assign_accounts",
+    "book_columns",
     "decided_sql",
 ]
 
@@ -214,27 +227,67 @@ def _examples(value: object) -> tuple[str, ...]:
     return tuple(str(v) for v in value) if isinstance(value, list) else ()
 
 
-_NEW = f"""
+def book_columns(compiled: list[DecisionSelect], account_columns: list[str]) -> list[str]:
+    """The account columns the decision SELECTs read (``id`` first), in table order."""
+    read = {c.name.lower() for ds in compiled for c in ds.select.find_all(exp.Column)}
+    return ["id", *(c for c in account_columns if c.lower() in read and c != "id")]
+
+
+def _load_book(con: duckdb.DuckDBPyConnection, columns: list[str], as_of: datetime) -> str:
+    """The book as of ``as_of`` (only the columns the policy reads) for every segmentation.
+
+    Usually a temp table: the latest version of each account is picked once (a window over
+    every version), not once per segmentation. When no account has a second version loaded
+    by ``as_of`` (a store's first import; the importer numbers versions 1, 2, … per
+    account), every version is the latest, and the book is a temp view straight over
+    ``account_versions``, with no window and no copy. Returns ``"VIEW"`` or ``"TABLE"``.
+    """
+    picked = ", ".join(f'"{c}"' for c in columns)
+    moment = f"TIMESTAMP '{as_of:%Y-%m-%d %H:%M:%S.%f}'"
+    try:
+        latest = _rows(
+            con,
+            "SELECT coalesce(max(version), 0) FROM account_versions WHERE loaded_at <= ?",
+            [as_of],
+        )[0][0]
+        if int(str(latest)) <= 1:
+            con.execute(
+                f"CREATE OR REPLACE TEMP VIEW {_BOOK} AS SELECT {picked} FROM account_versions "
+                f"WHERE loaded_at <= {moment} AND closed_won_at <= {moment}"
+            )
+            return "VIEW"
+        con.execute(
+            f"CREATE OR REPLACE TEMP TABLE {_BOOK} AS SELECT {picked} FROM ({_BOOK_SQL})",
+            [as_of, as_of],
+        )
+    except duckdb.Error as exc:
+        raise EngineError(f"cannot read the book as of {as_of:%Y-%m-%d %H:%M}: {exc}") from exc
+    return "TABLE"
+
+
+# New accounts: decided, with no assignment row in the segmentation (an account has a
+# current assignment exactly when it has any assignment row, so no window is needed).
+_NEW = f"FROM {_DECIDED} d WHERE d.outcome IS NOT NULL AND d.is_new "
+
+# The new accounts per outcome, and the unassigned ones per reason, in one scan (the last
+# row number of the assigned ones sets the ids: see _append_new).
+_GROUPS = f"""
+SELECT d.outcome,
+       CASE WHEN d.outcome IS NULL
+         THEN coalesce(json_extract_string(d.explanation, '$.reason'), 'no outcome')
+       END AS reason,
+       count(*) AS n,
+       min(d.account_id, {_EXAMPLES}) AS examples,
+       max(d.rowid) AS last_row
 FROM {_DECIDED} d
-WHERE d.outcome IS NOT NULL
-  AND NOT EXISTS (
-    SELECT 1 FROM current_assignments c
-    WHERE c.account_id = d.account_id AND c.segmentation = ?
-  )
+WHERE d.is_new
+GROUP BY ALL
 """
 
-_UNASSIGNED = f"""
-SELECT coalesce(json_extract_string(d.explanation, '$.reason'), 'no outcome') AS reason,
-       count(*) AS n,
-       (list(d.account_id ORDER BY d.account_id))[1:{_EXAMPLES}] AS examples
-FROM {_DECIDED} d
-WHERE d.outcome IS NULL
-  AND NOT EXISTS (
-    SELECT 1 FROM current_assignments c
-    WHERE c.account_id = d.account_id AND c.segmentation = ?
-  )
-GROUP BY reason
-ORDER BY n DESC, reason
+# Whether the segmentation has any assignment yet, and any made under another policy.
+_STATE = """
+SELECT EXISTS (SELECT 1 FROM assignments WHERE segmentation = ?),
+       EXISTS (SELECT 1 FROM assignments WHERE segmentation = ? AND policy_version <> ?)
 """
 
 # Current assignments made under another policy version that the current policy decides
@@ -244,7 +297,7 @@ CREATE OR REPLACE TEMP TABLE {_MOVES} AS
 SELECT c.account_id,
        c.outcome AS from_outcome,
        d.outcome AS to_outcome,
-       d.explanation,
+       d.decision,
        c.source = 'override' OR EXISTS (
          SELECT 1 FROM override_status o
          WHERE o.account_id = c.account_id AND o.segmentation = c.segmentation
@@ -261,44 +314,83 @@ WHERE c.segmentation = ?
 _MOVE_GROUPS = f"""
 SELECT by_override, to_outcome IS NULL AS to_null, from_outcome, to_outcome,
        count(*) AS n,
-       (list(account_id ORDER BY account_id))[1:{_EXAMPLES}] AS examples
+       min(account_id, {_EXAMPLES}) AS examples
 FROM {_MOVES}
 GROUP BY ALL
 ORDER BY n DESC, from_outcome, to_outcome NULLS LAST
 """
 
+_COLUMNS = (
+    "account_id, segmentation, outcome, policy_version, assigned_at, source, recorded_at, "
+    "decision_id"
+)
+_INSERT = f"INSERT INTO assignments ({_COLUMNS}) "
+_INSERT_ID = f"INSERT INTO assignments (id, {_COLUMNS}) "
+_ID_SEQUENCE = "assignments_id_seq"
 
-def _segmentation(
-    con: duckdb.DuckDBPyConnection,
-    seg: Segmentation,
-    project: Project,
-    as_of: datetime,
-    now: datetime,
-    mode: Mode,
-) -> SegmentationResult:
-    sid, version = seg.id, project.version
+
+def _decide(
+    con: duckdb.DuckDBPyConnection, seg: Segmentation, compiled: DecisionSelect, fresh: bool
+) -> None:
+    """Decide every account of the book into the temp table, marking the new ones."""
+    select = to_sql(compiled.select, "duckdb")
+    new = (
+        "TRUE"
+        if fresh
+        else "NOT EXISTS (SELECT 1 FROM assignments a "
+        "WHERE a.account_id = d.account_id AND a.segmentation = ?)"
+    )
     try:
         con.execute(
-            f"CREATE OR REPLACE TEMP TABLE {_DECIDED} AS {decided_sql(seg, project)}",
-            [as_of, as_of],
+            f"CREATE OR REPLACE TEMP TABLE {_DECIDED} AS "
+            f"SELECT d.*, {new} AS is_new FROM ({select}) d",
+            [] if fresh else [seg.id],
         )
     except duckdb.Error as exc:
-        raise EngineError(f"segmentation {sid!r}: cannot evaluate the policy: {exc}") from exc
-    new = _rows(
+        raise EngineError(f"segmentation {seg.id!r}: cannot evaluate the policy: {exc}") from exc
+
+
+def _append_new(
+    con: duckdb.DuckDBPyConnection,
+    values: tuple[str, str, datetime, datetime],
+    decision_id: str,
+    last_row: int,
+) -> None:
+    """Append the new accounts' rows (source rule) with ids computed set-based.
+
+    The id column's ``nextval`` default would make DuckDB append on one thread; instead
+    one sequence value is taken as the base, each row gets base + its row number in the
+    decided table (unique, in the book's order; the unassigned leave gaps), and the
+    sequence is moved past the last id, so later defaults continue after it.
+    """
+    base = int(str(_rows(con, f"SELECT nextval('{_ID_SEQUENCE}')", [])[0][0]))
+    _rows(
         con,
-        "SELECT d.outcome, count(*) AS n, "
-        f"(list(d.account_id ORDER BY d.account_id))[1:{_EXAMPLES}] {_NEW}"
-        "GROUP BY d.outcome ORDER BY d.outcome",
-        [sid],
+        f"{_INSERT_ID}SELECT {base} + d.rowid, d.account_id, ?, d.outcome, ?, ?, 'rule', ?, "
+        f"{decision_id} {_NEW}",
+        list(values),
     )
-    assigned = tuple(OutcomeCount(str(o), int(str(n)), _examples(e)) for o, n, e in new)
-    unassigned = tuple(
-        Unassigned(str(r), int(str(n)), _examples(e)) for r, n, e in _rows(con, _UNASSIGNED, [sid])
+    _rows(
+        con,
+        f"SELECT setval('{_ID_SEQUENCE}', greatest(currval('{_ID_SEQUENCE}'), ?))",
+        [base + last_row],
     )
-    _rows(con, _MOVES_SQL, [sid, version])
+
+
+def _moves(
+    con: duckdb.DuckDBPyConnection, sid: str, version: str, other: bool
+) -> tuple[list[Move], list[Move], list[Move], int]:
+    """Pending moves, those kept by an override or as unassigned, and the outdated count.
+
+    ``other``: whether the segmentation has any assignment made under another policy
+    version (if not, there is nothing to move and no window over the assignments).
+    """
     moves: list[Move] = []
     kept_override: list[Move] = []
     kept_null: list[Move] = []
+    if not other:
+        return moves, kept_override, kept_null, 0
+    _rows(con, _MOVES_SQL, [sid, version])
     for by_override, to_null, frm, to, n, e in _rows(con, _MOVE_GROUPS, []):
         move = Move(str(frm), None if to is None else str(to), int(str(n)), _examples(e))
         (kept_override if by_override else kept_null if to_null else moves).append(move)
@@ -308,21 +400,46 @@ def _segmentation(
         [sid, version],
     )
     outdated = int(str(outdated_row[0][0])) if outdated_row else 0
-    if mode != "preview":
-        _rows(
-            con,
-            "INSERT INTO assignments (account_id, segmentation, outcome, explanation, "
-            "policy_version, assigned_at, source, recorded_at) "
-            f"SELECT d.account_id, ?, d.outcome, d.explanation, ?, ?, 'rule', ? {_NEW}"
-            "ORDER BY d.account_id",
-            [sid, version, as_of, now, sid],
+    return moves, kept_override, kept_null, outdated
+
+
+def _segmentation(
+    con: duckdb.DuckDBPyConnection,
+    seg: Segmentation,
+    compiled: DecisionSelect,
+    project: Project,
+    as_of: datetime,
+    now: datetime,
+    mode: Mode,
+) -> SegmentationResult:
+    sid, version = seg.id, project.version
+    has_rows, other = (bool(v) for v in _rows(con, _STATE, [sid, sid, version])[0])
+    _decide(con, seg, compiled, fresh=not has_rows)
+    groups = _rows(con, _GROUPS, [])
+    assigned = tuple(
+        OutcomeCount(str(o), int(str(n)), _examples(e))
+        for o, _, n, e, _ in sorted(
+            (g for g in groups if g[0] is not None), key=lambda g: str(g[0])
         )
-    if mode == "reassign":
+    )
+    last_row = max((int(str(g[4])) for g in groups if g[0] is not None), default=-1)
+    unassigned = tuple(
+        Unassigned(str(r), int(str(n)), _examples(e))
+        for _, r, n, e, _ in sorted(
+            (g for g in groups if g[0] is None), key=lambda g: (-int(str(g[2])), str(g[1]))
+        )
+    )
+    moves, kept_override, kept_null, outdated = _moves(con, sid, version, other)
+    decision_id = "NULL"
+    if (mode != "preview" and assigned) or (mode == "reassign" and moves):
+        ids = record_decisions(con, version, sid, compiled, now)
+        decision_id = decision_case(ids, "decision")
+    if mode != "preview" and assigned:
+        _append_new(con, (sid, version, as_of, now), decision_id, last_row)
+    if mode == "reassign" and moves:
         _rows(
             con,
-            "INSERT INTO assignments (account_id, segmentation, outcome, explanation, "
-            "policy_version, assigned_at, source, recorded_at) "
-            "SELECT account_id, ?, to_outcome, explanation, ?, ?, 'reassign', ? "
+            f"{_INSERT}SELECT account_id, ?, to_outcome, ?, ?, 'reassign', ?, {decision_id} "
             f"FROM {_MOVES} WHERE NOT by_override AND to_outcome IS NOT NULL "
             "ORDER BY account_id",
             [sid, version, as_of, now],
@@ -348,6 +465,35 @@ def _segmentation(
     )
 
 
+# For one large append of assignment rows, skip DuckDB's dictionary+FSST string
+# compression: its analysis of the unique account ids costs more CPU than the rest of the
+# append's compression together (about 15% of assigning 10^6 accounts on 2 threads;
+# bench/RESULTS.md). The rows are still compressed (FSST, dictionary, constant …). The
+# setting is database-wide, so it is restored right after the commit.
+_SKIPPED_COMPRESSION = "dict_fsst"
+_COMPRESSION_SETTING = "disabled_compression_methods"
+
+
+@contextmanager
+def _bulk_write(con: duckdb.DuckDBPyConnection, enabled: bool) -> Iterator[None]:
+    """Skip :data:`_SKIPPED_COMPRESSION` for the block when ``enabled``, then restore."""
+    before: str | None = None
+    if enabled:
+        try:
+            row = con.execute(f"SELECT current_setting('{_COMPRESSION_SETTING}')").fetchone()
+            before = "" if row is None or row[0] is None else str(row[0])
+            methods = {m.strip().lower() for m in before.split(",") if m.strip()}
+            methods.add(_SKIPPED_COMPRESSION)
+            con.execute(f"SET {_COMPRESSION_SETTING} = '{','.join(sorted(methods))}'")
+        except duckdb.Error:
+            before = None  # a DuckDB without this method or setting: nothing to skip
+    try:
+        yield
+    finally:
+        if before is not None:
+            con.execute(f"SET {_COMPRESSION_SETTING} = '{before}'")
+
+
 def assign_accounts(
     store: Store,
     project: Project,
@@ -371,11 +517,14 @@ def assign_accounts(
     con = store.con
     results: list[SegmentationResult] = []
     # On an error the rollback also removes the temporary tables.
-    with store.transaction():
+    with _bulk_write(con, mode != "preview"), store.transaction():
         if mode != "preview":
             sync_outcome_ranks(con, project)
-        for seg in project.segmentations:
-            results.append(_segmentation(con, seg, project, when, recorded, mode))
-        con.execute(f"DROP TABLE IF EXISTS {_DECIDED}")
-        con.execute(f"DROP TABLE IF EXISTS {_MOVES}")
+        compiled = [segmentation_decisions(s, project, source=_BOOK) for s in project.segmentations]
+        book = _load_book(con, book_columns(compiled, list(store.account_columns())), when)
+        for seg, decisions in zip(project.segmentations, compiled, strict=True):
+            results.append(_segmentation(con, seg, decisions, project, when, recorded, mode))
+        for table in (_DECIDED, _MOVES):
+            con.execute(f"DROP TABLE IF EXISTS {table}")
+        con.execute(f"DROP {book} IF EXISTS {_BOOK}")
     return AssignReport(when, project.version, mode, tuple(results))

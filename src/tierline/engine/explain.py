@@ -1,8 +1,9 @@
 """Explain an account: per segmentation, its current assignment, the path or rule that
 decided it with the values of the fields read at each step, and its overrides.
 
-The explanation JSON recorded with each assignment (see :mod:`tierline.compile`) carries
-the tree path (question, answer, label, inputs) or the rule table's matched rules and
+The explanation JSON of each assignment (see :mod:`tierline.compile`), recorded in the row
+or, for a policy-made row, rendered from its decision (:mod:`tierline.engine.decision`),
+carries the tree path (question, answer, label, inputs) or the rule table's matched rules and
 inputs. For an assignment made by an override, the path shown is the one of the account's
 latest policy-made assignment. ``policy_now`` is what the project's current policy decides
 for the account as it is now (so an unassigned account shows why it is unassigned).
@@ -19,6 +20,7 @@ from typing import TYPE_CHECKING
 import duckdb
 
 from tierline.engine.assign import decided_sql
+from tierline.engine.decision import recorded_explanations
 from tierline.engine.lookup import require_account
 from tierline.engine.override import OverrideRequest, list_overrides
 from tierline.engine.state import utc_naive
@@ -117,13 +119,19 @@ def _parse(text: object) -> Json:
     return value if isinstance(value, dict) else {"value": value}
 
 
-def _assignment(row: tuple[object, ...] | None) -> Assignment | None:
+def _assignment(
+    con: duckdb.DuckDBPyConnection, row: tuple[object, ...] | None
+) -> Assignment | None:
+    """An assignment row (``_ROW``'s columns), its explanation rendered if by reference."""
     if row is None:
         return None
     at = row[3]
     if not isinstance(at, datetime):
         raise EngineError("a recorded assignment has no time")
-    return Assignment(str(row[0]), str(row[1]), str(row[2]), at, _parse(row[4]))
+    text = row[4]
+    if text is None and row[5] is not None:
+        text = recorded_explanations(con, [int(str(row[5]))]).get(int(str(row[5])))
+    return Assignment(str(row[0]), str(row[1]), str(row[2]), at, _parse(text))
 
 
 def _value(value: object) -> str:
@@ -207,7 +215,7 @@ def describe_steps(explanation: Mapping[str, object], seg: Segmentation | None =
     return lines
 
 
-_ROW = "SELECT outcome, source, policy_version, assigned_at, explanation FROM "
+_ROW = "SELECT outcome, source, policy_version, assigned_at, explanation, id FROM "
 
 
 def _policy_now(
@@ -233,16 +241,18 @@ def explain_account(store: Store, project: Project, account_id: str) -> AccountE
     for seg in project.segmentations:
         key = [account_id, seg.id]
         current = _assignment(
+            con,
             con.execute(
                 _ROW + "current_assignments WHERE account_id = ? AND segmentation = ?", key
-            ).fetchone()
+            ).fetchone(),
         )
         decided = _assignment(
+            con,
             con.execute(
                 _ROW + "assignments WHERE account_id = ? AND segmentation = ? "
                 "AND source <> 'override' ORDER BY assigned_at DESC, id DESC LIMIT 1",
                 key,
-            ).fetchone()
+            ).fetchone(),
         )
         now = _policy_now(con, seg, project, account_id)
         steps: list[str] = []

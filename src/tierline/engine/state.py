@@ -16,7 +16,17 @@ derived by query:
 
 ``override_decisions.request_id`` is the primary key, so a request is decided at most once
 even when two managers click at the same time. The DDL is applied by the store's versioned
-migrations (``tierline.store.migrations``), through :func:`create_state_tables`.
+migrations (``tierline.store.migrations``), through :func:`create_state_tables` (schema 3)
+and :func:`record_by_reference` (schema 4).
+
+Explanations by reference (schema 4): a row the policy made (source ``rule`` or
+``reassign``) records ``decision_id`` and a NULL ``explanation``. The ``decisions`` row it
+names holds, once per policy version, segmentation and decision code (see
+:mod:`tierline.compile.decision`), the explanation's template and ``explanation_sql``: the
+SQL that renders the full explanation from the account's columns. Account versions are
+append-only, so rendering it over the account as of ``assigned_at`` gives exactly the
+explanation the policy gave (:func:`tierline.engine.explain.recorded_explanations`).
+Overrides and automatic upgrades keep their explanation JSON in the row.
 """
 
 from __future__ import annotations
@@ -30,9 +40,11 @@ __all__ = [
     "ASSIGNMENT_SOURCES",
     "POLICY_SOURCES",
     "STATE_SQL",
+    "STATE_V4_SQL",
     "SYSTEM_ACTOR",
     "append_audit",
     "create_state_tables",
+    "record_by_reference",
     "utc_naive",
 ]
 
@@ -50,7 +62,7 @@ SYSTEM_ACTOR = "tierline"
 _SOURCES_SQL = ", ".join(f"'{s}'" for s in ASSIGNMENT_SOURCES)
 _POLICY_SQL = ", ".join(f"'{s}'" for s in POLICY_SOURCES)
 
-STATE_SQL = f"""
+_ASSIGNMENTS_V3_SQL = f"""
 CREATE SEQUENCE assignments_id_seq START 1;
 CREATE TABLE assignments (
   id BIGINT PRIMARY KEY DEFAULT nextval('assignments_id_seq'),
@@ -65,6 +77,10 @@ CREATE TABLE assignments (
   override_id BIGINT
 );
 
+"""
+
+# ``current_assignments`` and ``assignments_as_of``: the latest row per (account, segmentation).
+_ASSIGNMENT_VIEWS_SQL = """
 CREATE VIEW current_assignments AS
 SELECT * FROM assignments
 QUALIFY row_number() OVER (
@@ -78,6 +94,9 @@ QUALIFY row_number() OVER (
   PARTITION BY account_id, segmentation ORDER BY assigned_at DESC, id DESC
 ) = 1;
 
+"""
+
+_OVERRIDES_SQL = """
 CREATE SEQUENCE override_requests_id_seq START 1;
 CREATE TABLE override_requests (
   id BIGINT PRIMARY KEY DEFAULT nextval('override_requests_id_seq'),
@@ -130,6 +149,9 @@ CREATE TABLE outcome_ranks (
   PRIMARY KEY (segmentation, outcome)
 );
 
+"""
+
+_OVERRIDE_STATS_SQL = f"""
 CREATE VIEW override_stats AS
 WITH ruled AS (
   SELECT account_id, segmentation, outcome FROM assignments
@@ -183,10 +205,64 @@ LEFT JOIN outcome_ranks k
   AND k.outcome = coalesce(b.outcome, r.outcome);
 """
 
+# Schema version 4: rule-made assignments record their explanation by reference.
+# ``assignments`` loses its PRIMARY KEY index (ids still come from the sequence, so they
+# stay unique and follow insertion order; the index only slowed bulk inserts down) and
+# gains ``decision_id``: the ``decisions`` row whose template explains the row. DuckDB
+# cannot drop a constraint, so the table is rebuilt, keeping every row and id.
+_DECISIONS_SQL = """
+CREATE SEQUENCE decisions_id_seq START 1;
+CREATE TABLE decisions (
+  id BIGINT PRIMARY KEY DEFAULT nextval('decisions_id_seq'),
+  policy_version VARCHAR NOT NULL,
+  segmentation VARCHAR NOT NULL,
+  decision INTEGER NOT NULL,
+  outcome VARCHAR,
+  template JSON NOT NULL,
+  explanation_sql VARCHAR NOT NULL,
+  recorded_at TIMESTAMP NOT NULL
+);
+"""
+
+_ASSIGNMENTS_V4_SQL = f"""
+CREATE TABLE tierline_assignments_v4 (
+  id BIGINT NOT NULL DEFAULT nextval('assignments_id_seq'),
+  account_id VARCHAR NOT NULL,
+  segmentation VARCHAR NOT NULL,
+  outcome VARCHAR NOT NULL,
+  explanation JSON,
+  policy_version VARCHAR NOT NULL,
+  assigned_at TIMESTAMP NOT NULL,
+  source VARCHAR NOT NULL CHECK (source IN ({_SOURCES_SQL})),
+  recorded_at TIMESTAMP NOT NULL,
+  override_id BIGINT,
+  decision_id BIGINT
+);
+INSERT INTO tierline_assignments_v4
+SELECT id, account_id, segmentation, outcome, explanation, policy_version, assigned_at,
+       source, recorded_at, override_id, NULL
+FROM assignments ORDER BY id;
+DROP VIEW override_stats;
+DROP VIEW current_assignments;
+DROP MACRO TABLE assignments_as_of;
+DROP TABLE assignments;
+ALTER TABLE tierline_assignments_v4 RENAME TO assignments;
+"""
+
+STATE_V4_SQL = _ASSIGNMENTS_V4_SQL + _ASSIGNMENT_VIEWS_SQL + _OVERRIDE_STATS_SQL + _DECISIONS_SQL
+
+# Schema version 3 (the DDL of the first engine migration; never changed).
+STATE_SQL = _ASSIGNMENTS_V3_SQL + _ASSIGNMENT_VIEWS_SQL + _OVERRIDES_SQL + _OVERRIDE_STATS_SQL
+
 
 def create_state_tables(con: duckdb.DuckDBPyConnection) -> None:
     """Create the engine's state tables and views on ``con`` (a migration step)."""
     con.execute(STATE_SQL)
+
+
+def record_by_reference(con: duckdb.DuckDBPyConnection) -> None:
+    """Schema 4: the ``decisions`` catalog and ``assignments.decision_id`` (a migration step)."""
+    con.execute(STATE_V4_SQL)
 
 
 def utc_naive(moment: datetime | None) -> datetime:

@@ -110,10 +110,17 @@ def _engine_state(con: duckdb.DuckDBPyConnection) -> None:
     create_state_tables(con)
 
 
+def _engine_state_v4(con: duckdb.DuckDBPyConnection) -> None:
+    from tierline.engine.state import record_by_reference
+
+    record_by_reference(con)
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "book tables", _book_tables_sql()),
     Migration(2, "accounts latest and as-of views", _ACCOUNT_VIEWS_SQL),
     Migration(3, "engine state: assignments, overrides, audit log", _engine_state),
+    Migration(4, "explanations by reference: decisions catalog", _engine_state_v4),
 )
 
 SCHEMA_VERSION = MIGRATIONS[-1].version
