@@ -13,7 +13,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from milestone_fixture import SEG, T0
 
-from tierline.engine.milestone import milestone_progress
+from tierline.engine.milestone import milestone_progress, progress_sql, progress_tables
+from tierline.engine.milestone_state import (
+    REACHED_TABLE,
+    clear_milestone_state,
+    milestone_state_fresh,
+    refresh_milestone_state,
+)
 from tierline.engine.reference_milestone import RefEvent, evaluate_track, gate_reached_at
 from tierline.policy.model import CORE_ACCOUNT_FIELDS, Project, Rule, RuleTable, Segmentation
 from tierline.policy.track import Action, Gate, Milestone, StallRule, Track
@@ -181,3 +187,177 @@ def test_reference_gates_on_a_hand_made_timeline() -> None:
     step = Gate("first", "login", properties=(("step", "3"),))
     assert gate_reached_at(step, evs, t[5]) == t[5]
     assert gate_reached_at(Gate("first", "logout"), evs, t[5]) is None
+
+
+# --- incremental milestone state == full computation ------------------------------------
+
+R0 = T0 + timedelta(days=50)  # batches are received at R0, R0 + 1 h, … (after every ts)
+PROGRESS_COLUMNS = (
+    "account_id, milestone_id, ord, started_at, due_at, reached_at, status, is_ttfv, "
+    "last_progress_at"
+)
+
+
+def load_batch(store: Store, account: str, evs: list[RefEvent], offset: int, at: object) -> None:
+    """Insert events received at ``at`` (message ids ``account + offset + i``)."""
+    if not evs:
+        return
+    store.con.executemany(
+        "INSERT INTO events (message_id, account_id, person_id, event, ts, properties, "
+        "received_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+        [
+            [f"{account}{offset + i}", account, e.person_id, e.event, e.ts, e.properties, at]
+            for i, e in enumerate(evs)
+        ],
+    )
+
+
+def full_progress(store: Store, project: Project, as_of: object) -> list[tuple[object, ...]]:
+    """The progress rows of the full scan over every event (the stints already built)."""
+    return store.con.execute(
+        f"SELECT {PROGRESS_COLUMNS} FROM ({progress_sql(project)}) ORDER BY account_id, ord",
+        {"as_of": as_of},
+    ).fetchall()
+
+
+def kept_progress(store: Store) -> list[tuple[object, ...]]:
+    return store.con.execute(
+        f"SELECT {PROGRESS_COLUMNS} FROM milestone_progress ORDER BY account_id, ord"
+    ).fetchall()
+
+
+batch = st.tuples(events, events, st.integers(0, 24 * 45), st.booleans())
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(first=tracks(), second=tracks(), batches=st.lists(batch, min_size=1, max_size=4))
+def test_incremental_state_agrees_with_the_full_scan(
+    store: Store,
+    first: Track,
+    second: Track,
+    batches: list[tuple[list[RefEvent], list[RefEvent], int, bool]],
+) -> None:
+    """Batches of events (late ones too: any ts) arrive one by one; after each, a run at a
+    random time (before the newest events too, as a backtest would) reads the kept state
+    and agrees with the full scan and with the reference; the policy may switch tracks."""
+    store.con.execute("DELETE FROM events")
+    clear_milestone_state(store.con)
+    seen: dict[str, list[RefEvent]] = {"a": [], "b": []}
+    starts = {"a": T0, "b": T0 + timedelta(days=3)}
+    for n, (evs_a, evs_b, as_of_hours, switch) in enumerate(batches):
+        received = R0 + timedelta(hours=n)
+        load_batch(store, "a", evs_a, 100 * n, received)
+        load_batch(store, "b", evs_b, 100 * n + 50, received)
+        seen["a"] += evs_a
+        seen["b"] += evs_b
+        track = second if switch else first
+        project = project_of(track)
+        as_of = T0 + timedelta(hours=as_of_hours)
+        milestone_progress(store.con, project, as_of)
+        assert milestone_state_fresh(store.con, project)
+        assert kept_progress(store) == full_progress(store, project, as_of)
+        for account in ("a", "b"):
+            if as_of < starts[account]:
+                continue
+            want = evaluate_track(track, starts[account], seen[account], as_of)
+            got = store.con.execute(
+                "SELECT milestone_id, due_at, reached_at, status, is_ttfv FROM "
+                "milestone_progress WHERE account_id = ? ORDER BY ord",
+                [account],
+            ).fetchall()
+            assert got == [
+                (w.milestone_id, w.due_at, w.reached_at, w.status, w.is_ttfv) for w in want
+            ]
+
+
+def reached_rows(store: Store) -> list[tuple[object, ...]]:
+    return store.con.execute(f"SELECT * FROM {REACHED_TABLE} ORDER BY ALL").fetchall()
+
+
+def test_state_is_rebuilt_when_events_change_behind_the_mark(store: Store) -> None:
+    """Deleted events, or events stored with an old received_at, rebuild the kept state;
+    events without received_at make runs scan in full."""
+    store.con.execute("DELETE FROM events")
+    clear_milestone_state(store.con)
+    track = Track(
+        id="t",
+        name="T",
+        level=1,
+        driver="product",
+        ttfv_target_days=(1, 2),
+        completion_target=(0.5, 0.9),
+        milestones=(
+            Milestone("m0", Gate("count", "login", at_least=2), due_days=5, ttfv=True),
+            Milestone("m1", Gate("distinct_users", "login", at_least=2), due_days=9),
+        ),
+    )
+    project = project_of(track)
+    h = [T0 + timedelta(hours=k) for k in range(10)]
+    load_batch(
+        store,
+        "a",
+        [
+            RefEvent("p1", "login", h[1]),
+            RefEvent("p1", "login", h[3]),
+            RefEvent("p2", "login", h[5]),
+        ],
+        0,
+        R0,
+    )
+    assert refresh_milestone_state(store.con, project)
+    assert reached_rows(store) == [
+        ('["count","login",2,[]]', "a", h[3]),
+        ('["distinct_users","login",2,[]]', "a", h[5]),
+    ]
+    # a late event received later, earlier than both reached times
+    load_batch(store, "a", [RefEvent("p3", "login", h[2])], 10, R0 + timedelta(hours=1))
+    assert refresh_milestone_state(store.con, project)
+    assert reached_rows(store) == [
+        ('["count","login",2,[]]', "a", h[2]),
+        ('["distinct_users","login",2,[]]', "a", h[2]),
+    ]
+    store.con.execute("DELETE FROM events WHERE message_id = 'a10'")
+    assert not milestone_state_fresh(store.con, project)
+    assert refresh_milestone_state(store.con, project)
+    assert reached_rows(store)[0] == ('["count","login",2,[]]', "a", h[3])
+    # stored now, but with a received_at before the mark
+    load_batch(store, "a", [RefEvent("p4", "login", h[0])], 20, R0 - timedelta(days=1))
+    assert not milestone_state_fresh(store.con, project)
+    milestone_progress(store.con, project, T0 + timedelta(days=1))
+    assert reached_rows(store) == [
+        ('["count","login",2,[]]', "a", h[1]),
+        ('["distinct_users","login",2,[]]', "a", h[1]),
+    ]
+    assert kept_progress(store) == full_progress(store, project, T0 + timedelta(days=1))
+    before = reached_rows(store)
+    store.con.execute("DELETE FROM milestone_state")  # the mark lost: rebuilt, not doubled
+    assert refresh_milestone_state(store.con, project)
+    assert reached_rows(store) == before
+    load_batch(store, "a", [RefEvent("p5", "login", h[0])], 30, None)
+    assert not refresh_milestone_state(store.con, project)
+    assert not progress_tables(store.con, project, T0 + timedelta(days=1))
+    assert kept_progress(store) == full_progress(store, project, T0 + timedelta(days=1))
+
+
+def test_a_late_event_of_a_person_already_kept_moves_their_first_time(store: Store) -> None:
+    """distinct_users: a person seen before whose late event is earlier counts from then."""
+    store.con.execute("DELETE FROM events")
+    clear_milestone_state(store.con)
+    gate = Gate("distinct_users", "login", at_least=2)
+    track = Track(
+        id="t",
+        name="T",
+        level=1,
+        driver="product",
+        ttfv_target_days=(1, 2),
+        completion_target=(0.5, 0.9),
+        milestones=(Milestone("m0", gate, due_days=5, ttfv=True),),
+    )
+    project = project_of(track)
+    h = [T0 + timedelta(hours=k) for k in range(10)]
+    load_batch(store, "a", [RefEvent("p1", "login", h[5]), RefEvent("p2", "login", h[3])], 0, R0)
+    assert refresh_milestone_state(store.con, project)
+    assert reached_rows(store) == [('["distinct_users","login",2,[]]', "a", h[5])]
+    load_batch(store, "a", [RefEvent("p1", "login", h[1])], 10, R0 + timedelta(hours=1))
+    assert refresh_milestone_state(store.con, project)
+    assert reached_rows(store) == [('["distinct_users","login",2,[]]', "a", h[3])]

@@ -37,9 +37,13 @@ Semantics (all times naive UTC; only events with ``ts <= as_of`` count):
 - ``state`` (the account): ``complete`` (all milestones done), else ``stuck`` (stalled),
   else ``behind`` (a milestone past due), else ``on_track``.
 
-All tracks' milestones are evaluated by ONE statement: an inline table of milestone
-definitions joined to the events, with a window function picking the N-th event (or the
-N-th person's first event).
+All tracks' milestones are evaluated by ONE statement over an inline table of milestone
+definitions. The gates' reached times come from the kept milestone state
+(:mod:`tierline.engine.milestone_state`), brought up to date with the events received
+since the last run, so a run's cost grows with new data, not with history. When the state
+cannot be kept (a read-only store, events without ``received_at``), the statement joins
+the definitions to all the events instead, a window function picking the N-th event (or
+the N-th person's first event); both ways give identical results (tested).
 """
 
 from __future__ import annotations
@@ -56,9 +60,17 @@ from tierline.engine.enrollment import (
     literal_relation,
     materialise_enrollments,
 )
+from tierline.engine.milestone_state import (
+    REACHED_TABLE,
+    gate_key,
+    gate_threshold,
+    milestone_state_fresh,
+    property_match,
+    refresh_milestone_state,
+)
 from tierline.engine.state import utc_naive
 from tierline.policy.model import Project
-from tierline.policy.track import Gate, Milestone, Track
+from tierline.policy.track import Milestone, Track
 
 __all__ = [
     "ACCOUNT_STATES",
@@ -69,6 +81,7 @@ __all__ = [
     "ProgressRun",
     "milestone_progress",
     "progress_sql",
+    "progress_tables",
     "property_predicate",
     "summary_sql",
 ]
@@ -89,6 +102,7 @@ _DEF_COLUMNS: tuple[tuple[str, str], ...] = (
     ("at_least", "INTEGER"),
     ("due_days", "INTEGER"),
     ("is_ttfv", "BOOLEAN"),
+    ("gate_key", "VARCHAR"),
 )
 _TRACK_COLUMNS: tuple[tuple[str, str], ...] = (("track_id", "VARCHAR"), ("stall_days", "INTEGER"))
 
@@ -103,45 +117,13 @@ class ProgressRun:
     milestones: int
 
 
-def _threshold(gate: Gate) -> int:
-    return 1 if gate.kind == "first" else max(1, gate.at_least)
-
-
-def _number(text: str) -> float | None:
-    try:
-        value = float(text)
-    except ValueError:
-        return None
-    return value if value == value and abs(value) != float("inf") else None
-
-
-def _json_pointer(key: str) -> str:
-    return "/" + key.replace("~", "~0").replace("/", "~1")
-
-
-def _property_match(key: str, value: str) -> exp.Expression:
-    got = exp.func(
-        "json_extract_string",
-        exp.column("properties", table="e"),
-        exp.Literal.string(_json_pointer(key)),
-    )
-    text_eq: exp.Expression = got.eq(exp.Literal.string(value))
-    number = _number(value)
-    if number is None:
-        return text_eq
-    numeric = exp.TryCast(this=got.copy(), to=exp.DataType.build("DOUBLE")).eq(
-        exp.Literal.number(number)
-    )
-    return exp.Paren(this=exp.Or(this=text_eq, expression=numeric))
-
-
 def property_predicate(tracks: tuple[Track, ...]) -> exp.Expression:
     """The event filter of every gate with properties, as one CASE over ``d.def_no``."""
     case = exp.Case()
     matched = False
     for no, (_, _, milestone) in enumerate(_definitions(tracks)):
         if milestone.gate.properties:
-            condition = exp.and_(*(_property_match(k, v) for k, v in milestone.gate.properties))
+            condition = exp.and_(*(property_match(k, v) for k, v in milestone.gate.properties))
             case = case.when(exp.column("def_no", table="d").eq(no), condition)
             matched = True
     return case.else_(exp.true()) if matched else exp.true()
@@ -161,9 +143,10 @@ def _defs_relation(tracks: tuple[Track, ...]) -> str:
             i,
             m.gate.event,
             m.gate.kind,
-            _threshold(m.gate),
+            gate_threshold(m.gate),
             m.due_days,
             m.ttfv,
+            gate_key(m.gate),
         )
         for no, (t, i, m) in enumerate(_definitions(tracks))
     ]
@@ -175,17 +158,9 @@ def _tracks_relation(tracks: tuple[Track, ...]) -> str:
     return literal_relation("k", _TRACK_COLUMNS, rows)
 
 
-def progress_sql(project: Project) -> str:
-    """The one SELECT of every current stint's milestone progress (parameter ``$as_of``)."""
-    tracks = project.tracks
-    predicate = property_predicate(tracks).sql(dialect="duckdb")
-    return f"""
-WITH defs AS (SELECT * FROM {_defs_relation(tracks)}),
-stall AS (SELECT * FROM {_tracks_relation(tracks)}),
-stints AS (
-  SELECT account_id, track_id, started_at FROM {ENROLLMENT_TABLE} WHERE ended_at IS NULL
-),
-hits AS (
+def _reached_full(predicate: str) -> str:
+    """Every current stint's reached gates, from all the account's events (window functions)."""
+    return f"""hits AS (
   SELECT s.account_id, d.def_no, d.kind, d.at_least, e.person_id, e.ts
   FROM stints AS s
   JOIN defs AS d ON d.track_id = s.track_id
@@ -202,7 +177,40 @@ units AS (
 reached AS (
   SELECT account_id, def_no, ts AS reached_at FROM units
   QUALIFY row_number() OVER (PARTITION BY account_id, def_no ORDER BY ts) = at_least
+),"""
+
+
+def _reached_kept(table: str) -> str:
+    """Every current stint's reached gates, read from the kept state (see milestone_state)."""
+    return f"""reached AS (
+  SELECT s.account_id, d.def_no, r.reached_at
+  FROM stints AS s
+  JOIN defs AS d ON d.track_id = s.track_id
+  JOIN {table} AS r ON r.account_id = s.account_id AND r.gate_key = d.gate_key
+  WHERE r.reached_at <= CAST($as_of AS TIMESTAMP)
+),"""
+
+
+def progress_sql(project: Project, reached: str | None = None) -> str:
+    """The one SELECT of every current stint's milestone progress (parameter ``$as_of``).
+
+    ``reached``: a table of kept gates (``gate_key, account_id, reached_at`` over all
+    events, as :mod:`tierline.engine.milestone_state` keeps it) to read instead of scanning
+    the events; None scans them.
+    """
+    tracks = project.tracks
+    gates = (
+        _reached_full(property_predicate(tracks).sql(dialect="duckdb"))
+        if reached is None
+        else _reached_kept(reached)
+    )
+    return f"""
+WITH defs AS (SELECT * FROM {_defs_relation(tracks)}),
+stall AS (SELECT * FROM {_tracks_relation(tracks)}),
+stints AS (
+  SELECT account_id, track_id, started_at FROM {ENROLLMENT_TABLE} WHERE ended_at IS NULL
 ),
+{gates}
 base AS (
   SELECT s.account_id, s.track_id, d.milestone_id, d.ord, s.started_at,
     s.started_at + to_days(d.due_days) AS due_at, r.reached_at, d.is_ttfv, k.stall_days
@@ -211,10 +219,10 @@ base AS (
   JOIN stall AS k ON k.track_id = s.track_id
   LEFT JOIN reached AS r ON r.account_id = s.account_id AND r.def_no = d.def_no
 ),
+latest AS (SELECT account_id, max(reached_at) AS latest_at FROM reached GROUP BY account_id),
 flow AS (
-  SELECT *,
-    greatest(started_at, max(reached_at) OVER (PARTITION BY account_id)) AS last_progress_at
-  FROM base
+  SELECT base.*, greatest(base.started_at, l.latest_at) AS last_progress_at
+  FROM base LEFT JOIN latest AS l ON l.account_id = base.account_id
 )
 SELECT account_id, track_id, milestone_id, ord, started_at, due_at, reached_at,
   CASE
@@ -287,15 +295,31 @@ def _count(con: duckdb.DuckDBPyConnection, table: str) -> int:
     return int(row[0]) if row else 0
 
 
+def progress_tables(
+    con: duckdb.DuckDBPyConnection, project: Project, as_of: datetime, *, refresh: bool = True
+) -> bool:
+    """Build ``milestone_progress`` and ``track_progress`` for the stints in ``track_enrollments``.
+
+    The gates are read from the kept milestone state when it holds every event (``refresh``
+    first brings it up to date, writing the state tables), else computed from the events.
+    Returns whether the kept state was used.
+    """
+    moment = utc_naive(as_of)
+    kept = refresh_milestone_state(con, project) if refresh else milestone_state_fresh(con, project)
+    params = {"as_of": moment}
+    sql = progress_sql(project, REACHED_TABLE if kept else None)
+    con.execute(f"CREATE OR REPLACE TEMP TABLE {PROGRESS_TABLE} AS {sql}", params)
+    con.execute(f"CREATE OR REPLACE TEMP TABLE {SUMMARY_TABLE} AS {summary_sql(project)}", params)
+    return kept
+
+
 def milestone_progress(
     con: duckdb.DuckDBPyConnection, project: Project, as_of: datetime
 ) -> ProgressRun:
     """Rebuild ``track_enrollments``, ``milestone_progress`` and ``track_progress`` as of T."""
     moment = utc_naive(as_of)
     enrollments = materialise_enrollments(con, project, moment)
-    params = {"as_of": moment}
-    con.execute(f"CREATE OR REPLACE TEMP TABLE {PROGRESS_TABLE} AS {progress_sql(project)}", params)
-    con.execute(f"CREATE OR REPLACE TEMP TABLE {SUMMARY_TABLE} AS {summary_sql(project)}", params)
+    progress_tables(con, project, moment)
     return ProgressRun(
         as_of=moment,
         enrollments=enrollments,

@@ -29,7 +29,7 @@ from tierline.engine.enrollment import (
     literal_relation,
     materialise_enrollments,
 )
-from tierline.engine.milestone import PROGRESS_TABLE, SUMMARY_TABLE, progress_sql, summary_sql
+from tierline.engine.milestone import PROGRESS_TABLE, SUMMARY_TABLE, progress_tables
 from tierline.errors import EngineError
 from tierline.policy.model import Project, Segmentation
 from tierline.policy.track import Track
@@ -123,9 +123,7 @@ def _progress(
             f"DELETE FROM {ENROLLMENT_TABLE} WHERE account_id NOT IN "
             f"(SELECT account_id FROM {only})"
         )
-    params = {"as_of": as_of}
-    con.execute(f"CREATE OR REPLACE TEMP TABLE {PROGRESS_TABLE} AS {progress_sql(project)}", params)
-    con.execute(f"CREATE OR REPLACE TEMP TABLE {SUMMARY_TABLE} AS {summary_sql(project)}", params)
+    progress_tables(con, project, as_of, refresh=False)
 
 
 def _round_sql(project: Project, seg: Segmentation) -> str:
