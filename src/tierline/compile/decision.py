@@ -20,10 +20,11 @@ filled only where the outcome is NULL (the unassigned accounts, whose reason is 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from sqlglot import exp
 
+from tierline.compile.emit import to_sql
 from tierline.compile.fragment import json_text
 
 __all__ = [
@@ -58,10 +59,41 @@ class DecisionSelect:
     """``SELECT account_id, outcome, decision, explanation`` and the decisions it can yield.
 
     ``explanation`` holds the explanation JSON for the accounts whose outcome is NULL only.
+    A compiled SELECT may be shared (compiles are memoised): treat its expressions as
+    read-only, and use :meth:`sql`, :meth:`explanation_sqls` and :meth:`columns`, which
+    generate their text once per object.
     """
 
     select: exp.Select
     decisions: tuple[Decision, ...]
+    _memo: dict[str, object] = field(
+        default_factory=dict, init=False, repr=False, compare=False, hash=False
+    )
+
+    def sql(self, dialect: str = "duckdb") -> str:
+        """The SELECT as SQL text in ``dialect`` (generated once)."""
+        key = f"sql:{dialect}"
+        text = self._memo.get(key)
+        if not isinstance(text, str):
+            text = to_sql(self.select, dialect)
+            self._memo[key] = text
+        return text
+
+    def explanation_sqls(self) -> tuple[tuple[int, str], ...]:
+        """(code, DuckDB SQL rendering its explanation) for every decision, in order."""
+        kept = self._memo.get("explanations")
+        if not isinstance(kept, tuple):
+            kept = tuple((d.code, to_sql(d.explanation, "duckdb")) for d in self.decisions)
+            self._memo["explanations"] = kept
+        return kept
+
+    def columns(self) -> frozenset[str]:
+        """The lower-cased names of every column the SELECT reads."""
+        kept = self._memo.get("columns")
+        if not isinstance(kept, frozenset):
+            kept = frozenset(c.name.lower() for c in self.select.find_all(exp.Column))
+            self._memo["columns"] = kept
+        return kept
 
     def decision(self, code: int) -> Decision:
         """The decision with ``code`` (KeyError if none)."""

@@ -37,7 +37,6 @@ from typing import TYPE_CHECKING, Literal
 
 import duckdb
 import sqlglot
-from sqlglot import exp
 
 from tierline.compile import DecisionSelect, segmentation_decisions, segmentation_select, to_sql
 from tierline.engine.decision import decision_case, record_decisions
@@ -229,7 +228,7 @@ def _examples(value: object) -> tuple[str, ...]:
 
 def book_columns(compiled: list[DecisionSelect], account_columns: list[str]) -> list[str]:
     """The account columns the decision SELECTs read (``id`` first), in table order."""
-    read = {c.name.lower() for ds in compiled for c in ds.select.find_all(exp.Column)}
+    read = frozenset().union(*(ds.columns() for ds in compiled))
     return ["id", *(c for c in account_columns if c.lower() in read and c != "id")]
 
 
@@ -333,7 +332,7 @@ def _decide(
     con: duckdb.DuckDBPyConnection, seg: Segmentation, compiled: DecisionSelect, fresh: bool
 ) -> None:
     """Decide every account of the book into the temp table, marking the new ones."""
-    select = to_sql(compiled.select, "duckdb")
+    select = compiled.sql("duckdb")
     new = (
         "TRUE"
         if fresh

@@ -22,7 +22,7 @@ from datetime import datetime
 
 import duckdb
 
-from tierline.compile import DecisionSelect, to_sql
+from tierline.compile import DecisionSelect
 from tierline.errors import EngineError
 
 __all__ = ["decision_case", "record_decisions", "recorded_explanations"]
@@ -46,8 +46,7 @@ def record_decisions(
     }
     ids: dict[int, int] = {}
     missing: list[list[object]] = []
-    for decision in compiled.decisions:
-        sql = to_sql(decision.explanation, "duckdb")
+    for decision, (_, sql) in zip(compiled.decisions, compiled.explanation_sqls(), strict=True):
         found = known.get((decision.code, sql))
         if found is None:
             missing.append(

@@ -10,16 +10,25 @@ from __future__ import annotations
 
 from tierline.store.migrations import MIGRATIONS, SCHEMA_VERSION, Migration, apply_migrations
 from tierline.store.schema import BOOK_TABLES, FIELD_SQL_TYPES, TABLE_COLUMNS
-from tierline.store.store import Store, resolve_location
+from tierline.store.store import (
+    DEFAULT_MEMORY_LIMIT,
+    MEMORY_LIMIT_ENV,
+    Store,
+    memory_limit,
+    resolve_location,
+)
 
 __all__ = [
     "BOOK_TABLES",
+    "DEFAULT_MEMORY_LIMIT",
     "FIELD_SQL_TYPES",
+    "MEMORY_LIMIT_ENV",
     "MIGRATIONS",
     "SCHEMA_VERSION",
     "TABLE_COLUMNS",
     "Migration",
     "Store",
     "apply_migrations",
+    "memory_limit",
     "resolve_location",
 ]

@@ -7,6 +7,7 @@ True
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -20,11 +21,43 @@ from tierline.policy.model import CORE_ACCOUNT_FIELDS, FieldDef
 from tierline.store.migrations import SCHEMA_VERSION, apply_migrations, recorded_version
 from tierline.store.schema import ACCOUNT_COLUMNS, ACCOUNT_META_COLUMNS, sql_type
 
-__all__ = ["Store", "resolve_location"]
+__all__ = ["DEFAULT_MEMORY_LIMIT", "MEMORY_LIMIT_ENV", "Store", "memory_limit", "resolve_location"]
+
+# DuckDB's own default memory_limit is 80% of RAM, and its buffer manager keeps what it
+# read cached up to it, so a run over 10^7 events held 4.5 GiB without needing it
+# (bench/RESULTS.md). tierline caps a store's connection at 3 GB by default: beyond it
+# DuckDB spills to ``<store>.tmp`` next to a file store, and the engine's runs stay well
+# inside it. ``TIERLINE_MEMORY_LIMIT`` (a size, e.g. ``8GB``) raises or lowers it; an
+# empty value keeps DuckDB's default.
+DEFAULT_MEMORY_LIMIT = "3GB"
+MEMORY_LIMIT_ENV = "TIERLINE_MEMORY_LIMIT"
+_SIZE = re.compile(r"^\s*\d+(\.\d+)?\s*(B|KB|MB|GB|TB|KiB|MiB|GiB|TiB)\s*$", re.IGNORECASE)
 
 _IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]*$")
 _RESERVED = frozenset(name for name, _ in (*ACCOUNT_COLUMNS, *ACCOUNT_META_COLUMNS))
 _CORE_NAMES = frozenset(f.name for f in CORE_ACCOUNT_FIELDS)
+
+
+def memory_limit(value: str | None = None) -> str | None:
+    """The DuckDB ``memory_limit`` for a store: ``value``, else the environment, else 3GB.
+
+    An empty string means DuckDB's own default (None). A value that is not a size such as
+    ``512MB`` or ``4GB`` is a StoreError naming where it came from.
+    """
+    source = "memory_limit"
+    if value is None:
+        value = os.environ.get(MEMORY_LIMIT_ENV)
+        source = MEMORY_LIMIT_ENV
+    if value is None:
+        return DEFAULT_MEMORY_LIMIT
+    if not value.strip():
+        return None
+    if not _SIZE.match(value):
+        raise StoreError(
+            f"{source} {value!r} is not a memory size; give a number and a unit, "
+            "e.g. 512MB, 3GB or 8GiB (an empty value keeps DuckDB's default)"
+        )
+    return value.strip()
 
 
 def resolve_location(url: str | Path) -> str:
@@ -69,9 +102,16 @@ class Store:
         self.fields: tuple[FieldDef, ...] = ()
 
     @classmethod
-    def open(cls, url: str | Path, fields: Sequence[FieldDef] = ()) -> Store:
-        """Open (creating if needed) the store at ``url``, migrate it and add custom fields."""
+    def open(
+        cls, url: str | Path, fields: Sequence[FieldDef] = (), *, memory: str | None = None
+    ) -> Store:
+        """Open (creating if needed) the store at ``url``, migrate it and add custom fields.
+
+        ``memory`` is the connection's DuckDB ``memory_limit`` (see :func:`memory_limit`:
+        by default ``$TIERLINE_MEMORY_LIMIT`` or 3GB).
+        """
         location = resolve_location(url)
+        limit = memory_limit(memory)
         if location != ":memory:":
             path = Path(location)
             try:
@@ -85,6 +125,8 @@ class Store:
         store = cls(con, location)
         try:
             con.execute("SET TimeZone = 'UTC'")
+            if limit is not None:
+                con.execute(f"SET memory_limit = '{limit}'")
             apply_migrations(con, location)
             store.ensure_fields(fields)
         except BaseException:
