@@ -6,32 +6,22 @@ from pathlib import Path
 
 import duckdb
 
-from tierline.dsl import load_tree
-from tierline.policy.model import (
-    CORE_ACCOUNT_FIELDS,
-    Binding,
-    Condition,
-    FieldDef,
-    Loc,
-    Project,
-    Rule,
-    RuleTable,
-    Segmentation,
-)
+from seed_fixture import SEED, SEED_FIELDS, seed_bindings, seed_project, seed_tree
+from tierline.policy.model import Condition, FieldDef, Loc, Project, Rule, RuleTable, Segmentation
 
-SEED = Path(__file__).resolve().parents[2] / "src" / "tierline" / "packs" / "seed"
-TREE_PATH = SEED / "trees" / "onboarding-track.dag"
+__all__ = [
+    "BOOK_COLUMNS",
+    "CUSTOM_FIELDS",
+    "SEED",
+    "book_table",
+    "cond",
+    "project",
+    "seed_bindings",
+    "tier_table",
+    "tree_segmentation",
+]
 
-CUSTOM_FIELDS: tuple[FieldDef, ...] = (
-    FieldDef("technical_team", "boolean"),
-    FieldDef("needs_integration", "boolean"),
-    FieldDef("needs_migration", "boolean"),
-    FieldDef("custom_config", "boolean"),
-    FieldDef("needs_configuration", "boolean"),
-    FieldDef("expected_users", "integer"),
-    FieldDef("config_hours", "number"),
-    FieldDef("stakeholders", "integer"),
-)
+CUSTOM_FIELDS: tuple[FieldDef, ...] = SEED_FIELDS
 
 # The account columns the random books carry (besides id).
 BOOK_COLUMNS: tuple[tuple[str, str], ...] = (
@@ -53,29 +43,9 @@ def cond(sql: str, line: int = 1) -> Condition:
     return Condition(sql, Loc("rules/t.yaml", line, 10))
 
 
-def seed_bindings(q2_null: str | None = None) -> tuple[Binding, ...]:
-    """The seed pack's bindings of the onboarding tree (Q2's NULL rule optional)."""
-    loc = Loc("tierline.yaml", 12, 7)
-    return (
-        Binding("Q1", field="acv", loc=loc),
-        Binding("Q2", field="technical_team", null=q2_null, loc=Loc("tierline.yaml", 13, 7)),
-        Binding(
-            "Q3",
-            when=Condition("needs_integration OR needs_migration OR custom_config", loc),
-            loc=Loc("tierline.yaml", 14, 7),
-        ),
-        Binding(
-            "Q4",
-            when=Condition("acv > 150000 OR expected_users > 200", loc),
-            loc=Loc("tierline.yaml", 15, 7),
-        ),
-    )
-
-
 def tree_segmentation(sid: str = "onboarding_track", q2_null: str | None = None) -> Segmentation:
-    """The seed tree bound as in the seed pack."""
-    tree = load_tree(TREE_PATH)
-    return Segmentation(sid, tree=tree, tree_path=str(TREE_PATH), bindings=seed_bindings(q2_null))
+    """The seed tree bound as in the seed pack (Q2's NULL rule optional)."""
+    return seed_tree(sid, seed_bindings(q2_null))
 
 
 def tier_table(hit: str = "first", default: str | None = None) -> RuleTable:
@@ -105,16 +75,7 @@ def tier_table(hit: str = "first", default: str | None = None) -> RuleTable:
 
 def project(*segs: Segmentation, root: Path | None = None) -> Project:
     """A project with the core fields, the custom fields and the given segmentations."""
-    return Project(
-        root=root or Path("."),
-        name="test",
-        timezone="UTC",
-        currency="USD",
-        store_url=":memory:",
-        fields=CORE_ACCOUNT_FIELDS + CUSTOM_FIELDS,
-        segmentations=segs,
-        version="test",
-    )
+    return seed_project(segs, CUSTOM_FIELDS, version="test", root=root)
 
 
 def book_table(con: duckdb.DuckDBPyConnection, rows: list[dict[str, object]]) -> None:

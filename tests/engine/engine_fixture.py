@@ -6,50 +6,19 @@ import dataclasses
 from datetime import datetime
 from pathlib import Path
 
-from tierline.dsl import load_tree
-from tierline.policy.model import (
-    CORE_ACCOUNT_FIELDS,
-    Binding,
-    Condition,
-    FieldDef,
-    Loc,
-    Project,
-    Rule,
-    RuleTable,
-    Segmentation,
-)
+from seed_fixture import TREE_FIELDS, seed_bindings, seed_project, seed_tree
+from tierline.policy.model import Condition, FieldDef, Project, Rule, RuleTable, Segmentation
 from tierline.store import Store
 
-SEED = Path(__file__).resolve().parents[2] / "src" / "tierline" / "packs" / "seed"
-TREE_PATH = SEED / "trees" / "onboarding-track.dag"
-
-CUSTOM_FIELDS: tuple[FieldDef, ...] = (
-    FieldDef("technical_team", "boolean"),
-    FieldDef("needs_integration", "boolean"),
-    FieldDef("needs_migration", "boolean"),
-    FieldDef("custom_config", "boolean"),
-    FieldDef("needs_configuration", "boolean"),
-    FieldDef("expected_users", "integer"),
-)
+CUSTOM_FIELDS: tuple[FieldDef, ...] = TREE_FIELDS
 
 T0 = datetime(2026, 1, 1)
+AS_OF = datetime(2026, 2, 1)
 
 
 def tree_segmentation(q4_acv: int = 150000) -> Segmentation:
     """The seed tree bound as in the seed pack (Q4's ACV threshold adjustable)."""
-    loc = Loc("tierline.yaml", 12, 7)
-    bindings = (
-        Binding("Q1", field="acv", loc=loc),
-        Binding("Q2", field="technical_team", null="no", loc=loc),
-        Binding(
-            "Q3",
-            when=Condition("needs_integration OR needs_migration OR custom_config", loc),
-            loc=loc,
-        ),
-        Binding("Q4", when=Condition(f"acv > {q4_acv} OR expected_users > 200", loc), loc=loc),
-    )
-    tree = load_tree(TREE_PATH)
-    return Segmentation("track", tree=tree, tree_path=str(TREE_PATH), bindings=bindings)
+    return seed_tree("track", seed_bindings(q2_null="no", q4_acv=q4_acv))
 
 
 def tier_table(enterprise_acv: int = 25000) -> RuleTable:
@@ -76,19 +45,11 @@ def tier_table(enterprise_acv: int = 25000) -> RuleTable:
 
 def make_project(version: str = "v1", q4_acv: int = 150000, enterprise_acv: int = 25000) -> Project:
     """A project with the seed tree (``track``) and a tier table (``tier``)."""
-    return Project(
-        root=Path("."),
-        name="test",
-        timezone="UTC",
-        currency="USD",
-        store_url=":memory:",
-        fields=CORE_ACCOUNT_FIELDS + CUSTOM_FIELDS,
-        segmentations=(
-            tree_segmentation(q4_acv),
-            Segmentation("tier", table=tier_table(enterprise_acv)),
-        ),
-        version=version,
+    segmentations = (
+        tree_segmentation(q4_acv),
+        Segmentation("tier", table=tier_table(enterprise_acv)),
     )
+    return seed_project(segmentations, CUSTOM_FIELDS, version=version)
 
 
 def with_version(project: Project, version: str) -> Project:
@@ -142,3 +103,18 @@ def add_person(store: Store, pid: str, role: str, manager_id: str | None = None)
         "VALUES (?, ?, ?, 'default', 50, 100000, ?, ?)",
         [pid, pid.title(), f"{pid}@example.com", role, manager_id],
     )
+
+
+def add_book(store: Store) -> Store:
+    """Add the five accounts the assign and decision tests share; returns ``store``.
+
+    a1 ($5k); a2 ($50k) with no ``technical_team`` (Q2's NULL answer); a3 ($200k) and a5
+    ($120k), both needing integration, on either side of Q4's ACV threshold; a4 ($3k, needs
+    configuration), which no rule of the tier table matches (its gap).
+    """
+    add_account(store, "a1", 5000)
+    add_account(store, "a2", 50000, technical_team=None)
+    add_account(store, "a3", 200000, needs_integration=True)
+    add_account(store, "a4", 3000, needs_configuration=True)
+    add_account(store, "a5", 120000, needs_integration=True)
+    return store

@@ -6,25 +6,17 @@ from datetime import datetime
 from pathlib import Path
 
 import pytest
-from engine_fixture import T0, add_account, add_person, make_project, open_store
+from engine_fixture import AS_OF, T0, add_account, add_book, add_person, make_project, open_store
 
 from tierline.engine.assign import assign_accounts
 from tierline.engine.override import approve_override, request_override
 from tierline.errors import UsageError
 from tierline.store import Store
 
-AS_OF = datetime(2026, 2, 1)
-
 
 @pytest.fixture
 def store(tmp_path: Path) -> Store:
-    s = open_store(tmp_path)
-    add_account(s, "a1", 5000)
-    add_account(s, "a2", 50000, technical_team=None)
-    add_account(s, "a3", 200000, needs_integration=True)
-    add_account(s, "a4", 3000, needs_configuration=True)
-    add_account(s, "a5", 120000, needs_integration=True)
-    return s
+    return add_book(open_store(tmp_path))
 
 
 def _count(store: Store, where: str = "TRUE") -> int:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import duckdb
 import pytest
-from engine_fixture import CUSTOM_FIELDS, T0, add_account, make_project, open_store
+from engine_fixture import AS_OF, CUSTOM_FIELDS, T0, add_account, add_book, make_project, open_store
 
 from tierline.compile import segmentation_decisions
 from tierline.engine.assign import assign_accounts, decided_sql
@@ -19,18 +19,10 @@ from tierline.engine.decision import decision_case, record_decisions, recorded_e
 from tierline.engine.explain import explain_account
 from tierline.store import MIGRATIONS, Store, apply_migrations
 
-AS_OF = datetime(2026, 2, 1)
-
 
 @pytest.fixture
 def store(tmp_path: Path) -> Store:
-    s = open_store(tmp_path)
-    add_account(s, "a1", 5000)
-    add_account(s, "a2", 50000, technical_team=None)
-    add_account(s, "a3", 200000, needs_integration=True)
-    add_account(s, "a4", 3000, needs_configuration=True)
-    add_account(s, "a5", 120000, needs_integration=True)
-    return s
+    return add_book(open_store(tmp_path))
 
 
 def _rows(store: Store, where: str = "TRUE") -> list[tuple[int, str, str, str, object, object]]:

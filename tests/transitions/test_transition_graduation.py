@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
 import pytest
 from transition_fixture import (
     SEG,
@@ -14,7 +11,6 @@ from transition_fixture import (
     event,
     keys,
     make_project,
-    open_store,
     payload,
     stints,
 )
@@ -23,12 +19,6 @@ from tierline.engine.override import approve_override, list_overrides, reject_ov
 from tierline.engine.transition import apply_transitions, plan_transitions
 from tierline.errors import EngineError
 from tierline.store import Store
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
-    with open_store(tmp_path) as s:
-        yield s
 
 
 def _done(store: Store, account_id: str, *, seats: int = 5) -> None:

@@ -2,20 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
-import pytest
-from transition_fixture import T0, D, S, add_account, event, keys, make_project, open_store, payload
+from transition_fixture import T0, D, S, add_account, event, keys, make_project, payload
 
 from tierline.engine.transition import apply_transitions, plan_transitions
 from tierline.store import Store
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
-    with open_store(tmp_path) as s:
-        yield s
 
 
 def _timeline(store: Store) -> None:

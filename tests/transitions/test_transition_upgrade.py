@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
 from transition_fixture import (
     SEG,
     T0,
@@ -23,12 +21,6 @@ from transition_fixture import (
 
 from tierline.engine.transition import apply_transitions, plan_transitions
 from tierline.store import Store
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
-    with open_store(tmp_path) as s:
-        yield s
 
 
 def _progress(store: Store, account_id: str) -> dict[str, tuple[object, ...]]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Annotated
 
 import typer
@@ -10,11 +11,11 @@ from rich.table import Table
 
 from tierline.cli.assign import ProjectOption, console, open_book
 from tierline.engine.override import (
+    Decision,
     OverrideRequest,
-    approve_override,
+    decide_override,
     list_overrides,
     override_stats,
-    reject_override,
     request_override,
 )
 
@@ -54,42 +55,37 @@ def request_command(
     typer.echo(json.dumps(req.to_dict(), indent=2) if json_out else _line(req))
 
 
-def _decide(
-    request_id: int,
-    by: str,
-    note: str | None,
-    project: ProjectOption,
-    approve: bool,
-    json_out: bool,
-) -> None:
-    with open_book(project) as (proj, store):
-        decide = approve_override if approve else reject_override
-        req = decide(store, proj, request_id, by, note=note)
-    typer.echo(json.dumps(req.to_dict(), indent=2) if json_out else f"{_line(req)} by {by}")
+def _decision_command(decision: Decision, summary: str) -> Callable[..., None]:
+    """The ``tierline override approve|reject`` command that decides a request as ``decision``.
+
+    Both commands take the same arguments (request number, ``--by``, ``--note``, ``--project``,
+    ``--json``) and print the decided request; only the decision and the help line
+    (``summary``) differ.
+    """
+
+    def command(
+        request_id: Annotated[int, typer.Argument(help="The request number.")],
+        by: ByOption,
+        note: NoteOption = None,
+        project: ProjectOption = None,
+        json_out: JsonOption = False,
+    ) -> None:
+        with open_book(project) as (proj, store):
+            req = decide_override(store, proj, request_id, decision, by, note=note)
+        typer.echo(json.dumps(req.to_dict(), indent=2) if json_out else f"{_line(req)} by {by}")
+
+    command.__doc__ = summary
+    return command
 
 
-@override_app.command("approve")
-def approve_command(
-    request_id: Annotated[int, typer.Argument(help="The request number.")],
-    by: ByOption,
-    note: NoteOption = None,
-    project: ProjectOption = None,
-    json_out: JsonOption = False,
-) -> None:
-    """Approve a pending request (managers only; not your own): it becomes current."""
-    _decide(request_id, by, note, project, True, json_out)
-
-
-@override_app.command("reject")
-def reject_command(
-    request_id: Annotated[int, typer.Argument(help="The request number.")],
-    by: ByOption,
-    note: NoteOption = None,
-    project: ProjectOption = None,
-    json_out: JsonOption = False,
-) -> None:
-    """Reject a pending request (managers only; not your own)."""
-    _decide(request_id, by, note, project, False, json_out)
+approve_command = override_app.command("approve")(
+    _decision_command(
+        "approved", "Approve a pending request (managers only; not your own): it becomes current."
+    )
+)
+reject_command = override_app.command("reject")(
+    _decision_command("rejected", "Reject a pending request (managers only; not your own).")
+)
 
 
 @override_app.command("list")

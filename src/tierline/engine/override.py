@@ -147,11 +147,18 @@ class OverrideStat:
         return dict(self.__dict__)
 
 
-def _fetch(con: duckdb.DuckDBPyConnection, request_id: int) -> OverrideRequest | None:
+def _require_request(con: duckdb.DuckDBPyConnection, request_id: int) -> OverrideRequest:
+    """Request ``request_id`` as ``override_status`` shows it now (with its decision, if any).
+
+    Raises EngineError when there is no such request. The request and decide paths call it
+    to check a request exists and, inside their transaction, to read back what they wrote.
+    """
     row = con.execute(
         f"SELECT {_COLUMNS} FROM override_status WHERE id = ?", [request_id]
     ).fetchone()
-    return None if row is None else OverrideRequest.from_row(tuple(row))
+    if row is None:
+        raise EngineError(f"override request #{request_id} does not exist")
+    return OverrideRequest.from_row(tuple(row))
 
 
 def _current(con: duckdb.DuckDBPyConnection, account_id: str, sid: str) -> str | None:
@@ -253,9 +260,7 @@ def request_override(
             reason=text,
             details={"request_id": request_id},
         )
-        found = _fetch(con, request_id)
-    assert found is not None
-    return found
+        return _require_request(con, request_id)
 
 
 def decide_override(
@@ -272,9 +277,7 @@ def decide_override(
     at = utc_naive(now)
     verb = "approve" if decision == "approved" else "reject"
     with store.transaction() as con:
-        request = _fetch(con, request_id)
-        if request is None:
-            raise EngineError(f"override request #{request_id} does not exist")
+        request = _require_request(con, request_id)
         person = require_person(con, by)
         if person.role != "manager":
             raise AuthError(
@@ -349,9 +352,7 @@ def decide_override(
                 "note": note,
             },
         )
-        found = _fetch(con, request_id)
-    assert found is not None
-    return found
+        return _require_request(con, request_id)
 
 
 def approve_override(

@@ -49,40 +49,6 @@ ALLOWED_FUNCTIONS: Mapping[str, type[exp.Expression]] = {
     "UPPER": exp.Upper,
 }
 
-# Node classes a condition may contain besides the allowed functions.
-_ALLOWED_NODES: tuple[type[exp.Expression], ...] = (
-    exp.Column,
-    exp.Identifier,
-    exp.Literal,
-    exp.Boolean,
-    exp.Null,
-    exp.Paren,
-    exp.Neg,
-    exp.And,
-    exp.Or,
-    exp.Not,
-    exp.EQ,
-    exp.NEQ,
-    exp.GT,
-    exp.GTE,
-    exp.LT,
-    exp.LTE,
-    exp.Is,
-    exp.In,
-    exp.Between,
-    exp.Like,
-    exp.ILike,
-    exp.Add,
-    exp.Sub,
-    exp.Mul,
-    exp.Div,
-    exp.Mod,
-    exp.Tuple,
-    exp.Cast,
-    exp.DataType,
-    *ALLOWED_FUNCTIONS.values(),
-)
-
 # Expressions whose value is a boolean (what a condition's top level must be).
 _BOOLEAN_NODES: tuple[type[exp.Expression], ...] = (
     exp.Boolean,
@@ -100,6 +66,27 @@ _BOOLEAN_NODES: tuple[type[exp.Expression], ...] = (
     exp.Between,
     exp.Like,
     exp.ILike,
+)
+
+# Node classes a condition may contain: the boolean ones, the operands and arithmetic they
+# work on, and the allowed functions.
+_ALLOWED_NODES: tuple[type[exp.Expression], ...] = (
+    *_BOOLEAN_NODES,
+    exp.Column,
+    exp.Identifier,
+    exp.Literal,
+    exp.Null,
+    exp.Paren,
+    exp.Neg,
+    exp.Add,
+    exp.Sub,
+    exp.Mul,
+    exp.Div,
+    exp.Mod,
+    exp.Tuple,
+    exp.Cast,
+    exp.DataType,
+    *ALLOWED_FUNCTIONS.values(),
 )
 
 

@@ -431,6 +431,18 @@ def _map(
 # --------------------------------------------------------------------------- checking
 
 
+def _date(raw: str, tz: str, formats: str) -> str:
+    """The SQL that reads text ``raw`` as a DATE (NULL if it is none).
+
+    Tried in order: an ISO date, ``TRY_STRPTIME`` with ``formats`` (an SQL format string or
+    list of them), then the date of ``tz`` (``raw`` read as a timestamp with zone, in UTC).
+    """
+    return (
+        f"coalesce(TRY_CAST({raw} AS DATE), "
+        f"CAST(TRY_STRPTIME({raw}, {formats}) AS DATE), CAST({tz} AS DATE))"
+    )
+
+
 def _typed(column: ColumnSpec) -> str:
     """The SQL that reads the text value ``<name>__raw`` as the column's type (NULL if bad)."""
     r = f"{column.name}__raw"
@@ -454,15 +466,10 @@ def _typed(column: ColumnSpec) -> str:
             f"WHEN lower({r}) IN ('false', 'f', 'no', 'n', '0') THEN false END"
         )
     if column.type == "date":
-        return (
-            f"coalesce(TRY_CAST({r} AS DATE), "
-            f"CAST(TRY_STRPTIME({r}, ['%m/%d/%Y', '%d.%m.%Y']) AS DATE), CAST({tz} AS DATE))"
-        )
+        return _date(r, tz, "['%m/%d/%Y', '%d.%m.%Y']")
     if column.type == "month":
-        return (
-            f"CAST(date_trunc('month', coalesce(TRY_CAST({r} AS DATE), "
-            f"CAST(TRY_STRPTIME({r}, '%Y-%m') AS DATE), CAST({tz} AS DATE))) AS DATE)"
-        )
+        day = _date(r, tz, "'%Y-%m'")
+        return f"CAST(date_trunc('month', {day}) AS DATE)"
     if column.type == "timestamp":
         return (
             f"coalesce({tz}, TRY_STRPTIME({r}, "

@@ -17,8 +17,9 @@ from tierline.policy.schema import RuleEdge, RuleTableEdge
 from tierline.policy.shape import Report, quiet, read_yaml, validate_shape
 from tierline.policy.yaml_marks import MarkedDict, MarkedList, Pos
 
-__all__ = ["check_sql", "freeze", "read_rule_table"]
+__all__ = ["NAME", "FileReader", "check_sql", "freeze", "read_rule_table"]
 
+# What ids and outcome names must look like: letters, digits and _, not starting with a digit.
 NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
@@ -76,7 +77,15 @@ def read_rule_table(
     )
 
 
-class _TableReader:
+class FileReader:
+    """What a reader of one policy file holds, and how it reports a problem at its place.
+
+    ``report`` collects every problem, each at a position in ``path``; ``data`` is the file's
+    top-level mapping (with positions); ``known`` maps account field names to their types, to
+    check conditions against. The rule table reader here and
+    :class:`tierline.policy.touch.PartReader` (track files) build on it.
+    """
+
     def __init__(
         self, report: Report, path: str, data: MarkedDict, known: Mapping[str, str]
     ) -> None:
@@ -85,13 +94,22 @@ class _TableReader:
         self.data = data
         self.known = known
 
+    def add(self, pos: Pos, message: str, hint: str | None = None) -> None:
+        """Report an error at ``pos`` of this file."""
+        self.report.add(self.path, pos, message, hint)
+
+    def warn(self, pos: Pos, message: str, hint: str | None = None) -> None:
+        """Report a warning at ``pos`` of this file."""
+        self.report.add(self.path, pos, message, hint, severity="warning")
+
+
+class _TableReader(FileReader):
     def check_name(self, value: str, key: str, holder: MarkedDict | None = None) -> bool:
         where = holder if holder is not None else self.data
         if NAME.match(value):
             return True
         pos = where.value_pos[key]
-        self.report.add(
-            self.path,
+        self.add(
             Pos(pos.line, pos.content_col, max(1, len(value))),
             f"{key} {value!r} must be a name: letters, digits and _ (e.g. HIGH_TOUCH)",
         )
@@ -102,7 +120,7 @@ class _TableReader:
         if not isinstance(raw, MarkedList):
             return ()
         if not raw:
-            self.report.add(self.path, self.data.key_pos["rules"], "the table has no rules")
+            self.add(self.data.key_pos["rules"], "the table has no rules")
             return ()
         hit = edge.hit if edge is not None else None
         out: list[Rule] = []
@@ -115,7 +133,7 @@ class _TableReader:
             at = item.key_pos.get("id", raw.item_pos[i])
             if rid in seen:
                 first = seen[rid].line
-                self.report.add(self.path, at, f"duplicate rule id {rid!r} (first on line {first})")
+                self.add(at, f"duplicate rule id {rid!r} (first on line {first})")
             else:
                 seen[rid] = at
             rule = self.rule(rid, item, rule_edge, raw.item_pos[i], hit)
@@ -130,11 +148,9 @@ class _TableReader:
         if edge.id is not None:
             ok = self.check_name(edge.id, "id", item) and ok
         if edge.priority is not None and hit is not None and hit != "priority":
-            self.report.add(
-                self.path,
+            self.warn(
                 item.key_pos["priority"],
                 f"`priority:` is read only with hit: priority (this table is hit: {hit})",
-                severity="warning",
             )
         when = None
         if edge.when is not None:
@@ -149,7 +165,7 @@ class _TableReader:
             raw = item[key]
             assert isinstance(raw, MarkedList)
             if not sqls:
-                self.report.add(self.path, item.key_pos[key], f"empty `{key}:` list")
+                self.add(item.key_pos[key], f"empty `{key}:` list")
                 ok = False
             conds = [
                 check_sql(self.report, self.path, sql, raw.item_pos[j], self.known)

@@ -9,20 +9,19 @@ cycles, ``unless`` milestones) and actions (``task: "text"`` shorthand, or
 
 from __future__ import annotations
 
-import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 
 from tierline.diagnostics import suggest
 from tierline.policy.model import Loc
 from tierline.policy.quantity import parse_offset
-from tierline.policy.shape import Report, quiet
+from tierline.policy.rules import NAME, FileReader
+from tierline.policy.shape import quiet
 from tierline.policy.track import Action, ActionKind, Offset, Touchpoint
 from tierline.policy.track_schema import ActionBodyEdge, ActionEdge, TouchpointEdge
 from tierline.policy.yaml_marks import MarkedDict, MarkedList, Pos
 
 __all__ = ["ALL_MILESTONES", "NAME", "PartReader", "declared_ids", "loc_of", "pos_of"]
 
-NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 ALL_MILESTONES = "all milestones"
 _OFFSET_HINT = "write a number and a unit: '5 business days', '2 weeks', '24 hours', '14 days'"
 _DEFAULT_TO: dict[str, str] = {"task": "csm", "email": "champion", "notify": "csm"}
@@ -51,22 +50,8 @@ def loc_of(path: str, pos: Pos) -> Loc:
     return Loc(path, pos.line, pos.col, pos.length)
 
 
-class PartReader:
+class PartReader(FileReader):
     """Reads parts of one track file, reporting every problem at its place."""
-
-    def __init__(
-        self, report: Report, path: str, data: MarkedDict, known: Mapping[str, str]
-    ) -> None:
-        self.report = report
-        self.path = path
-        self.data = data
-        self.known = known
-
-    def add(self, pos: Pos, message: str, hint: str | None = None) -> None:
-        self.report.add(self.path, pos, message, hint)
-
-    def warn(self, pos: Pos, message: str, hint: str | None = None) -> None:
-        self.report.add(self.path, pos, message, hint, severity="warning")
 
     def name(self, holder: MarkedDict, key: str, what: str) -> bool:
         value = holder.get(key)
