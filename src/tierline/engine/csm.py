@@ -62,6 +62,7 @@ from tierline.policy.staffing import CsmAssignment, Strategy
 __all__ = [
     "CANDIDATES_TABLE",
     "PLAN_TABLE",
+    "PRIOR_TABLE",
     "STAFF_TABLE",
     "CsmPick",
     "CsmPlan",
@@ -73,6 +74,7 @@ __all__ = [
 CANDIDATES_TABLE = "csm_candidates"
 PLAN_TABLE = "csm_plan"
 STAFF_TABLE = "csm_staff"
+PRIOR_TABLE = "csm_prior"
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)?$")
 _PRIOR_COLUMNS = (("account_id", "VARCHAR"), ("csm_id", "VARCHAR"), ("pool", "VARCHAR"))
 
@@ -444,13 +446,16 @@ def assign_csms(
 
     ``accounts_relation``: a table / view name or a parenthesised SELECT shaped like
     ``track_enrollments``. ``outbox``: the table of earlier actions (missing: none yet).
-    Rebuilds the temp tables ``csm_staff``, ``csm_plan`` and ``csm_candidates``.
+    Rebuilds the temp tables ``csm_prior`` (the outbox's picks), ``csm_staff``, ``csm_plan``
+    and ``csm_candidates``.
     """
     if outbox is not None and not _NAME.match(outbox):
         raise EngineError(f"outbox must be a table name, not {outbox!r}")
     policy = _policy(project)
     moment = utc_naive(as_of)
-    prior = _prior_sql(con, outbox)
+    # the earlier picks, read from the outbox once for both statements
+    con.execute(f"CREATE OR REPLACE TEMP TABLE {PRIOR_TABLE} AS {_prior_sql(con, outbox)}")
+    prior = f"SELECT * FROM {PRIOR_TABLE}"
     params: dict[str, object] = {"as_of": moment}
     con.execute(
         f"CREATE OR REPLACE TEMP TABLE {STAFF_TABLE} AS {_staff_sql(policy, prior)}", params

@@ -32,6 +32,11 @@ Reading each account's assignment rows in order (``assigned_at``, then ``id``):
 
 ``ended_at`` is NULL for the current stint. ``timezone`` is the account's ``timezone`` in
 the book as of ``as_of``, else the project's time zone. ``level`` is the track's touch level.
+
+Every account's stints depend on its own rows only, so a run may build them for a *scope*
+(``accounts``: a relation with an ``account_id`` column, e.g. the accounts an incremental
+run re-derives, see :mod:`tierline.engine.scope`): the rows of those accounts are exactly
+the ones a build for every account would give them.
 """
 
 from __future__ import annotations
@@ -43,6 +48,7 @@ from datetime import datetime
 import duckdb
 from sqlglot import exp
 
+from tierline.engine.sqlcache import per_project
 from tierline.engine.state import utc_naive
 from tierline.errors import EngineError
 from tierline.policy.model import Project, Segmentation
@@ -56,6 +62,7 @@ __all__ = [
     "literal_relation",
     "literal_select",
     "materialise_enrollments",
+    "scope_filter",
 ]
 
 ENROLLMENT_TABLE = "track_enrollments"
@@ -154,15 +161,32 @@ def _relation_name(assignments: str) -> str:
     return assignments
 
 
-def enrollment_sql(project: Project, assignments: str = "assignments") -> str:
+def scope_filter(column: str, accounts: str | None) -> str:
+    """``AND <column> IN (the scope's account ids)``, or nothing without a scope.
+
+    ``accounts``: a table name, or a parenthesised SELECT, with an ``account_id`` column.
+    """
+    if accounts is None:
+        return ""
+    if not (_NAME.match(accounts) or (accounts.startswith("(") and accounts.endswith(")"))):
+        raise EngineError(f"a scope must be a table name or a parenthesised SELECT: {accounts!r}")
+    return f" AND {column} IN (SELECT account_id FROM {accounts})"
+
+
+@per_project
+def enrollment_sql(
+    project: Project, assignments: str = "assignments", accounts: str | None = None
+) -> str:
     """The SELECT of every track stint as of ``$as_of`` (parameters ``$as_of``, ``$tz``).
 
     ``assignments``: the table of assignment rows to read (a scratch copy for a dry run).
+    ``accounts``: only these accounts' stints (a relation with ``account_id``; None: all).
     """
     seg = driving_segmentation(project)
     if seg is None:
         return literal_select(_COLUMNS, [])
     source = _relation_name(assignments)
+    only = scope_filter("a.account_id", accounts)
     transitions = ", ".join(f"'{s}'" for s in TRANSITION_SOURCES)
     seg_id = exp.Literal.string(seg.id).sql(dialect="duckdb")
     return f"""
@@ -174,7 +198,7 @@ WITH mapped AS (
     CASE WHEN a.source = 'rule' THEN 0 ELSE 1 END AS phase
   FROM {source} AS a
   LEFT JOIN {_track_map(project, seg)} ON track_map.outcome = a.outcome
-  WHERE a.segmentation = {seg_id} AND a.assigned_at <= CAST($as_of AS TIMESTAMP)
+  WHERE a.segmentation = {seg_id} AND a.assigned_at <= CAST($as_of AS TIMESTAMP){only}
 ),
 based AS (
   SELECT m.*, track_levels.level,
@@ -222,10 +246,14 @@ def materialise_enrollments(
     as_of: datetime,
     *,
     assignments: str = "assignments",
+    accounts: str | None = None,
 ) -> int:
-    """(Re)build the temporary table ``track_enrollments`` as of ``as_of``; its row count."""
+    """(Re)build the temporary table ``track_enrollments`` as of ``as_of``; its row count.
+
+    ``accounts``: only these accounts' stints (see :func:`enrollment_sql`).
+    """
     params = {"as_of": utc_naive(as_of), "tz": project.timezone}
-    sql = enrollment_sql(project, assignments)
+    sql = enrollment_sql(project, assignments, accounts)
     if driving_segmentation(project) is None:
         con.execute(f"CREATE OR REPLACE TEMP TABLE {ENROLLMENT_TABLE} AS {sql}")
     else:

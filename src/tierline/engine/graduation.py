@@ -37,7 +37,7 @@ from datetime import datetime
 import duckdb
 from sqlglot import exp
 
-from tierline.engine.enrollment import Cell, literal_relation
+from tierline.engine.enrollment import Cell, literal_relation, scope_filter
 from tierline.engine.milestone import PROGRESS_TABLE, SUMMARY_TABLE
 from tierline.engine.state import SYSTEM_ACTOR
 from tierline.errors import EngineError, PolicyError, TierlineError
@@ -50,6 +50,7 @@ __all__ = [
     "METRICS_TABLE",
     "SUMMARY_NAMES",
     "GraduationRule",
+    "graduating_tracks",
     "graduation_rules",
     "graduations_sql",
     "metric_names",
@@ -133,6 +134,15 @@ def _target(project: Project, track: Track, to: str) -> Track | None:
     return target
 
 
+def graduating_tracks(project: Project) -> tuple[str, ...]:
+    """The tracks whose ``graduate`` rule has a target (the rules that can fire)."""
+    return tuple(
+        t.id
+        for t in project.tracks
+        if t.graduate is not None and _target(project, t, t.graduate.to) is not None
+    )
+
+
 def graduation_rules(
     project: Project, seg: Segmentation, given: Iterable[str] = ()
 ) -> tuple[GraduationRule, ...]:
@@ -184,11 +194,14 @@ def prepare_metrics(
     as_of: datetime,
     rules: Sequence[GraduationRule],
     metrics: str | None,
+    *,
+    accounts: str | None = None,
 ) -> str | None:
     """The relation of per-account metrics the conditions need (None: they need none).
 
     ``metrics``, when given, must have ``account_id`` and every metric the conditions read;
-    otherwise they are computed from ``metrics.yaml`` into the temp table ``transition_metrics``.
+    otherwise they are computed from ``metrics.yaml`` into the temp table ``transition_metrics``
+    (``accounts``: only for these accounts, a relation with ``account_id``; None: all).
     """
     own = {f.name for f in project.fields} | set(SUMMARY_NAMES)
     wanted = sorted({n for r in rules for n in r.names if n not in own})
@@ -215,7 +228,8 @@ def prepare_metrics(
         rel = metrics_relation(con, metric_set, as_of, incremental=True)
         view = f"{METRICS_TABLE}_view"
         rel.create_view(view, replace=True)
-        con.execute(f"CREATE OR REPLACE TEMP TABLE {METRICS_TABLE} AS SELECT * FROM {view}")
+        only = "" if accounts is None else f"WHERE TRUE{scope_filter('account_id', accounts)}"
+        con.execute(f"CREATE OR REPLACE TEMP TABLE {METRICS_TABLE} AS SELECT * FROM {view} {only}")
         con.execute(f"DROP VIEW IF EXISTS {view}")
     except (TierlineError, duckdb.Error) as exc:
         raise EngineError(
@@ -270,11 +284,16 @@ def graduations_sql(
     rules: Sequence[GraduationRule],
     metrics: str | None,
     assignments: str,
+    *,
+    kept: str | None = None,
 ) -> str:
     """Every account whose graduation rule fires, with its request status (see above).
 
     Parameters ``$as_of``; reads ``track_progress``, ``milestone_progress``, the book,
-    ``override_status`` and ``assignments`` (the table of assignment rows).
+    ``override_status`` and ``assignments`` (the table of assignment rows). ``kept``: a
+    relation of more accounts' summaries, kept from an earlier run: the columns of
+    ``track_progress`` plus ``last_reached_at`` (their latest milestone); an incremental run
+    passes the complete stints it does not rebuild (see :mod:`tierline.engine.scope`).
     """
     rows: list[tuple[Cell, ...]] = [
         (
@@ -306,6 +325,11 @@ def graduations_sql(
 WITH rules AS (SELECT * FROM {literal_relation("g", _RULE_COLUMNS, rows)}),
 last_reached AS (
   SELECT account_id, max(reached_at) AS last_reached_at FROM {PROGRESS_TABLE} GROUP BY account_id
+  {"" if kept is None else f"UNION ALL SELECT account_id, last_reached_at FROM {kept}"}
+),
+summary AS (
+  SELECT * FROM {SUMMARY_TABLE}
+  {"" if kept is None else f"UNION ALL BY NAME SELECT * EXCLUDE (last_reached_at) FROM {kept}"}
 ),
 outcomes AS (
   SELECT account_id, outcome FROM {assignments}
@@ -330,7 +354,7 @@ fired AS (
       'condition', rules.condition,
       'inputs', {inputs}
     ) AS VARCHAR) AS evidence
-  FROM {SUMMARY_TABLE} AS p
+  FROM summary AS p
   JOIN rules ON rules.track_id = p.track_id
   JOIN accounts_as_of(CAST($as_of AS TIMESTAMP)) AS b ON b.id = p.account_id
   LEFT JOIN csms AS staff ON staff.id = b.csm_id

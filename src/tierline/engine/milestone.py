@@ -68,6 +68,7 @@ from tierline.engine.milestone_state import (
     property_match,
     refresh_milestone_state,
 )
+from tierline.engine.sqlcache import per_project
 from tierline.engine.state import utc_naive
 from tierline.policy.model import Project
 from tierline.policy.track import Milestone, Track
@@ -77,6 +78,7 @@ __all__ = [
     "DEFAULT_STALL_DAYS",
     "MILESTONE_STATUSES",
     "PROGRESS_TABLE",
+    "SUMMARY_COLUMNS",
     "SUMMARY_TABLE",
     "ProgressRun",
     "milestone_progress",
@@ -88,6 +90,32 @@ __all__ = [
 
 PROGRESS_TABLE = "milestone_progress"
 SUMMARY_TABLE = "track_progress"
+# The columns of ``track_progress``, in order (what :func:`summary_sql` selects).
+SUMMARY_COLUMNS: tuple[str, ...] = (
+    "account_id",
+    "track_id",
+    "level",
+    "source",
+    "timezone",
+    "started_at",
+    "onboarding_started_at",
+    "milestones",
+    "done",
+    "done_on_time",
+    "done_late",
+    "on_track",
+    "behind",
+    "stuck",
+    "completion",
+    "all_done",
+    "ttfv_at",
+    "ttfv_days",
+    "onboarding_ttfv_days",
+    "last_progress_at",
+    "stall_days",
+    "stalled_since",
+    "state",
+)
 DEFAULT_STALL_DAYS = 14
 MILESTONE_STATUSES: tuple[str, ...] = ("done_on_time", "done_late", "on_track", "behind", "stuck")
 ACCOUNT_STATES: tuple[str, ...] = ("complete", "stuck", "behind", "on_track")
@@ -191,6 +219,7 @@ def _reached_kept(table: str) -> str:
 ),"""
 
 
+@per_project
 def progress_sql(project: Project, reached: str | None = None) -> str:
     """The one SELECT of every current stint's milestone progress (parameter ``$as_of``).
 
@@ -237,6 +266,7 @@ FROM flow
 """
 
 
+@per_project
 def summary_sql(project: Project) -> str:
     """The per-account summary of ``milestone_progress`` (parameter ``$as_of``)."""
     return f"""
@@ -296,16 +326,25 @@ def _count(con: duckdb.DuckDBPyConnection, table: str) -> int:
 
 
 def progress_tables(
-    con: duckdb.DuckDBPyConnection, project: Project, as_of: datetime, *, refresh: bool = True
+    con: duckdb.DuckDBPyConnection,
+    project: Project,
+    as_of: datetime,
+    *,
+    refresh: bool = True,
+    kept: bool | None = None,
 ) -> bool:
     """Build ``milestone_progress`` and ``track_progress`` for the stints in ``track_enrollments``.
 
     The gates are read from the kept milestone state when it holds every event (``refresh``
     first brings it up to date, writing the state tables), else computed from the events.
-    Returns whether the kept state was used.
+    ``kept``: the caller already knows whether the state is fresh (it refreshed it in the
+    same transaction): neither refresh nor check. Returns whether the kept state was used.
     """
     moment = utc_naive(as_of)
-    kept = refresh_milestone_state(con, project) if refresh else milestone_state_fresh(con, project)
+    if kept is None and refresh:
+        kept = refresh_milestone_state(con, project)
+    elif kept is None:
+        kept = milestone_state_fresh(con, project)
     params = {"as_of": moment}
     sql = progress_sql(project, REACHED_TABLE if kept else None)
     con.execute(f"CREATE OR REPLACE TEMP TABLE {PROGRESS_TABLE} AS {sql}", params)
@@ -314,12 +353,21 @@ def progress_tables(
 
 
 def milestone_progress(
-    con: duckdb.DuckDBPyConnection, project: Project, as_of: datetime
+    con: duckdb.DuckDBPyConnection,
+    project: Project,
+    as_of: datetime,
+    *,
+    accounts: str | None = None,
+    kept: bool | None = None,
 ) -> ProgressRun:
-    """Rebuild ``track_enrollments``, ``milestone_progress`` and ``track_progress`` as of T."""
+    """Rebuild ``track_enrollments``, ``milestone_progress`` and ``track_progress`` as of T.
+
+    ``accounts``: only these accounts (a relation with ``account_id``; None: every account);
+    each account's rows are the same either way. ``kept``: see :func:`progress_tables`.
+    """
     moment = utc_naive(as_of)
-    enrollments = materialise_enrollments(con, project, moment)
-    progress_tables(con, project, moment)
+    enrollments = materialise_enrollments(con, project, moment, accounts=accounts)
+    progress_tables(con, project, moment, kept=kept)
     return ProgressRun(
         as_of=moment,
         enrollments=enrollments,

@@ -183,14 +183,12 @@ def append_candidates(
     """
     ensure_outbox(con)
     source = _relation(candidates)
+    # the keys already recorded, found by a semi-join probed with the candidates' keys (a
+    # daily run has few candidates: the outbox's keys are scanned, never hashed)
     sql = f"""
 INSERT INTO {OUTBOX_TABLE} (idempotency_key, rule, account_id, episode, kind, due_at,
   payload, created_at, run_id, policy_version, status)
-SELECT k.idempotency_key, k.rule, k.account_id, k.episode, k.kind, k.due_at,
-  CAST(k.payload AS JSON), CAST($created_at AS TIMESTAMP), $run_id, $policy_version,
-  CASE WHEN k.due_at < CAST($expire_before AS TIMESTAMP) THEN '{STATUS_EXPIRED}'
-    ELSE '{STATUS_PENDING}' END
-FROM (
+WITH k AS MATERIALIZED (
   SELECT {key_sql("c")} AS idempotency_key, c.rule, c.account_id, c.episode, c.kind,
     CAST(c.due_at AS TIMESTAMP) AS due_at, CAST(c.payload AS VARCHAR) AS payload
   FROM {source} AS c
@@ -198,10 +196,17 @@ FROM (
   QUALIFY row_number() OVER (
     PARTITION BY idempotency_key ORDER BY c.due_at NULLS LAST, c.kind, c.payload
   ) = 1
-) AS k
-WHERE NOT EXISTS (
-  SELECT 1 FROM {OUTBOX_TABLE} AS o WHERE o.idempotency_key = k.idempotency_key
+),
+seen AS (
+  SELECT o.idempotency_key FROM {OUTBOX_TABLE} AS o
+  WHERE o.idempotency_key IN (SELECT idempotency_key FROM k)
 )
+SELECT k.idempotency_key, k.rule, k.account_id, k.episode, k.kind, k.due_at,
+  CAST(k.payload AS JSON), CAST($created_at AS TIMESTAMP), $run_id, $policy_version,
+  CASE WHEN k.due_at < CAST($expire_before AS TIMESTAMP) THEN '{STATUS_EXPIRED}'
+    ELSE '{STATUS_PENDING}' END
+FROM k
+WHERE NOT EXISTS (SELECT 1 FROM seen WHERE seen.idempotency_key = k.idempotency_key)
 ORDER BY k.due_at NULLS LAST, k.account_id, k.rule, k.episode
 """
     params = {

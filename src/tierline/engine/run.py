@@ -50,6 +50,7 @@ from tierline.engine.csm import assign_csms
 from tierline.engine.enrollment import ENROLLMENT_TABLE, driving_segmentation
 from tierline.engine.graduation import SUMMARY_NAMES, graduation_rules
 from tierline.engine.milestone import milestone_progress
+from tierline.engine.milestone_state import refresh_milestone_state
 from tierline.engine.outbox import (
     OUTBOX_TABLE,
     STATUS_EXPIRED,
@@ -61,6 +62,7 @@ from tierline.engine.outbox import (
     record_run,
 )
 from tierline.engine.rollup import refresh_rollups
+from tierline.engine.scope import SCOPE_TABLE, Scope, plan_scope, record_scope
 from tierline.engine.state import utc_naive
 from tierline.engine.touchpoint import CANDIDATES_TABLE as TOUCHPOINT_CANDIDATES
 from tierline.engine.touchpoint import materialise_touchpoints
@@ -132,6 +134,12 @@ class RunReport:
     catch_up: timedelta | None = DEFAULT_CATCH_UP
     expired: int = 0
     expired_by_kind: tuple[tuple[str, int], ...] = ()
+    scope: Scope = field(default=Scope(incremental=False))
+
+    @property
+    def incremental(self) -> bool:
+        """True when the run re-derived only its scope (see :mod:`tierline.engine.scope`)."""
+        return self.scope.incremental
 
     @property
     def pending(self) -> int:
@@ -181,6 +189,7 @@ class RunReport:
             "expired_by_kind": dict(self.expired_by_kind),
             "by_rule": {rule: n for rule, _, n in self.by_rule},
             "rolled_up": self.rolled_up,
+            "scope": self.scope.to_dict(),
         }
 
     def to_dict(self) -> dict[str, object]:
@@ -233,13 +242,28 @@ def _refresh(con: duckdb.DuckDBPyConnection, project: Project, as_of: datetime) 
     return refresh_rollups(con, project, min(latest, as_of))
 
 
-def _collect(con: duckdb.DuckDBPyConnection) -> int:
+# Candidates at deterministic times: of an account an incremental run woke, only those due
+# after the previous run can be new (CSM picks and graduation requests always may be).
+_TIMED_RULES = ("touchpoint:", "stall:", "upgrade:")
+
+
+def _collect(con: duckdb.DuckDBPyConnection, scope: Scope) -> int:
     parts = [
         f"SELECT rule, account_id, episode, kind, CAST(due_at AS TIMESTAMP) AS due_at, "
         f"CAST(payload AS VARCHAR) AS payload FROM {name}"
         for name in CANDIDATE_SOURCES
     ]
-    con.execute(f"CREATE OR REPLACE TEMP TABLE {RUN_CANDIDATES} AS " + " UNION ALL ".join(parts))
+    union = " UNION ALL ".join(parts)
+    params: dict[str, object] = {}
+    if scope.incremental:
+        timed = " OR ".join(f"starts_with(c.rule, '{prefix}')" for prefix in _TIMED_RULES)
+        union = (
+            f"SELECT c.* FROM ({union}) AS c LEFT JOIN {SCOPE_TABLE} AS s "
+            "ON s.account_id = c.account_id WHERE coalesce(s.dirty, TRUE) "
+            f"OR c.due_at > CAST($since AS TIMESTAMP) OR NOT ({timed})"
+        )
+        params["since"] = scope.since
+    con.execute(f"CREATE OR REPLACE TEMP TABLE {RUN_CANDIDATES} AS {union}", params)
     row = con.execute(f"SELECT count(*) FROM {RUN_CANDIDATES}").fetchone()
     return int(row[0]) if row else 0
 
@@ -279,6 +303,7 @@ def _steps(
     limit: int | None,
     rolled_up: int,
     catch_up: timedelta | None,
+    incremental: bool,
 ) -> RunReport:
     con = store.con
     joined = _Joined(con, store.location)
@@ -289,14 +314,34 @@ def _steps(
         [as_of],
     ).fetchone()
     assigned = assign_accounts(joined, project, as_of, now=now)
-    milestone_progress(con, project, as_of)
-    moves = apply_transitions(con, project, as_of, run_id, now, outbox=OUTBOX_TABLE)
+    kept = refresh_milestone_state(con, project)
+    scope = plan_scope(con, project, as_of, kept=kept, allow=incremental)
+    milestone_progress(con, project, as_of, accounts=scope.derive, kept=kept)
+    moves = apply_transitions(
+        con,
+        project,
+        as_of,
+        run_id,
+        now,
+        outbox=OUTBOX_TABLE,
+        accounts=scope.accounts,
+        current=True,
+        kept=kept,
+        csm=not scope.incremental,  # the picks below cover upgraded accounts too
+        graduates=scope.graduates,
+    )
     csm: CsmPlan = assign_csms(con, project, as_of, ENROLLMENT_TABLE, outbox=OUTBOX_TABLE)
-    materialise_touchpoints(con, project, as_of)
-    enrolled_row = con.execute(
-        f"SELECT count(DISTINCT account_id) FROM {ENROLLMENT_TABLE} WHERE ended_at IS NULL"
-    ).fetchone()
-    candidates = _collect(con)
+    materialise_touchpoints(
+        con,
+        project,
+        as_of,
+        accounts=scope.derive,
+        kept=kept,
+        recent=scope.recent,
+        since=scope.since,
+    )
+    candidates = _collect(con, scope)
+    kept_state = record_scope(con, project, as_of, run_id, scope, now, kept=kept)
     added = append_candidates(
         con,
         RUN_CANDIDATES,
@@ -310,6 +355,7 @@ def _steps(
     picks = {p.account_id for p in csm.picks}
     if moves.csm is not None:
         picks |= {p.account_id for p in moves.csm.picks}
+    stalls = kept_state.stalled if scope.incremental else len(moves.stalls)
     report = RunReport(
         run_id=run_id,
         as_of=as_of,
@@ -319,9 +365,9 @@ def _steps(
         started_at=now,
         finished_at=utc_naive(None),
         assigned=tuple((s.segmentation, s.assigned_count) for s in assigned.segmentations),
-        enrolled=int(enrolled_row[0]) if enrolled_row else 0,
+        enrolled=kept_state.enrolled,
         upgrades=len(moves.upgrades),
-        stalls=len(moves.stalls),
+        stalls=stalls,
         graduations=sum(1 for g in moves.graduations if g.status in ("new", "pending")),
         csm_assigned=len(picks),
         csm_unplaced=len(csm.unplaced),
@@ -336,6 +382,7 @@ def _steps(
         catch_up=catch_up,
         expired=sum(n for _, n in expired_by_kind),
         expired_by_kind=expired_by_kind,
+        scope=scope,
     )
     if not dry_run:
         record_run(
@@ -363,6 +410,7 @@ def run(
     backtest: bool = False,
     run_id: str | None = None,
     catch_up: CatchUp = FROM_POLICY,
+    incremental: bool = True,
 ) -> RunReport:
     """Run the engine as of ``as_of`` (UTC) and append the new actions to the outbox.
 
@@ -371,6 +419,8 @@ def run(
     lists (None: all); ``backtest`` marks the run as part of a backtest in ``runs``.
     ``catch_up``: actions due before ``as_of - catch_up`` are recorded expired (None: none
     are; default: the project's ``run: {catch_up: …}``, 7 days unless set).
+    ``incremental=False`` derives everything for every account even when the run could be
+    incremental (see :mod:`tierline.engine.scope`); the outbox rows are the same.
     A real run that computes metrics first brings the event rollups up to date.
     """
     if limit is not None and limit < 0:
@@ -404,6 +454,7 @@ def run(
             limit=limit,
             rolled_up=rolled_up,
             catch_up=window,
+            incremental=incremental,
         )
     except BaseException:
         con.execute("ROLLBACK")

@@ -54,8 +54,10 @@ import duckdb
 from sqlglot import exp
 
 from tierline.engine.calendar import shift, step_days, to_local, unknown_zones
-from tierline.engine.enrollment import ENROLLMENT_TABLE, Cell, literal_relation
+from tierline.engine.enrollment import ENROLLMENT_TABLE, Cell, literal_relation, scope_filter
 from tierline.engine.milestone import PROGRESS_TABLE, property_predicate
+from tierline.engine.milestone_state import REACHED_TABLE, gate_key, milestone_state_fresh
+from tierline.engine.sqlcache import per_project
 from tierline.engine.state import utc_naive
 from tierline.errors import EngineError
 from tierline.policy.model import Project
@@ -108,6 +110,7 @@ _DEF_COLUMNS: tuple[tuple[str, str], ...] = (
     ("kind", "VARCHAR"),
     ("payload", "VARCHAR"),
     ("optional", "BOOLEAN"),
+    ("anchors", "BOOLEAN"),
 )
 _UNLESS_COLUMNS: tuple[tuple[str, str], ...] = (
     ("tp_no", "INTEGER"),
@@ -122,11 +125,22 @@ _GATE_COLUMNS: tuple[tuple[str, str], ...] = (
     ("event", "VARCHAR"),
     ("kind", "VARCHAR"),
     ("at_least", "INTEGER"),
+    ("gate_key", "VARCHAR"),
 )
 
 # The per-account columns every level of the schedule carries along (the static ones, such as
 # the payload, are joined back from ``defs`` at the end, so the occurrence series stays narrow).
-_PLAN = "account_id, tp_no, zone, ordinal, ended_at, until_at, unless_at"
+_PLAN = "account_id, tp_no, zone, ordinal, ended_at, until_at, unless_at, since_at"
+
+# Per step of ``every``: an upper bound of its span in days, and of the slack of k steps
+# (k steps span at most k·u + c days): a DST change moves local steps by an hour; k·n
+# business days span at most 7·k·n/5 + 9 days. Occurrences k·u + c before a moment are
+# certainly before it (the mirror of calendar.step_days, a lower bound, for the end).
+_SPAN_UPPER = (
+    "CASE every_unit WHEN 'hours' THEN every_amount / 24.0 WHEN 'days' THEN every_amount * 1.0 "
+    "WHEN 'weeks' THEN every_amount * 7.0 ELSE every_amount * 7.0 / 5 END"
+)
+_SPAN_SLACK = "(CASE every_unit WHEN 'business_days' THEN 9.0 ELSE 0.0 END + 1.0 / 24)"
 
 
 @dataclass(frozen=True)
@@ -194,6 +208,7 @@ def _definitions(tracks: tuple[Track, ...]) -> tuple[list[list[Cell]], list[list
     for track in tracks:
         for tp in track.touchpoints:
             numbers[(track.id, tp.id)] = len(numbers)
+    anchors = {(track.id, tp.after) for track in tracks for tp in track.touchpoints}
     max_depth = 0
     for track in tracks:
         depths = touchpoint_depths(track)
@@ -225,6 +240,7 @@ def _definitions(tracks: tuple[Track, ...]) -> tuple[list[list[Cell]], list[list
                     tp.action.kind,
                     _payload(track, tp),
                     tp.optional,
+                    (track.id, tp.id) in anchors,
                 ]
             )
             unless.extend([no, track.id, mid] for mid in dict.fromkeys(tp.unless))
@@ -279,15 +295,22 @@ def _level(depth: int, max_occurrences: int) -> str:
         expression=_col("every_amount"),
     )
     due_at = _sql(shift(_col("base_at"), multiple, _col("every_unit"), zone, local="base_local"))
+    # with ``since_at`` (only occurrences after it are wanted), a repeating touch that
+    # anchors none starts at the first occurrence that may be due after it
+    before = f"floor((epoch(since_at - base_at) / 86400.0 - {_SPAN_SLACK}) / {_SPAN_UPPER})"
+    first = (
+        "CASE WHEN since_at IS NULL OR every_amount IS NULL OR anchors THEN 1 "
+        f"ELSE CAST(greatest(1, first_step + {before}) AS BIGINT) END"
+    )
     return f"""
 anchor_{depth} AS (
   SELECT {cols}, {anchor} AS anchor_at, d.due_amount, d.due_unit, d.every_amount,
-    d.every_unit, d.for_amount, d.for_unit
+    d.every_unit, d.for_amount, d.for_unit, d.anchors
   FROM {source} JOIN defs AS d ON d.tp_no = p.tp_no
   WHERE p.depth = {depth}
 ),
 base_{depth} AS MATERIALIZED (
-  SELECT {_PLAN}, every_amount, every_unit,
+  SELECT {_PLAN}, every_amount, every_unit, anchors,
     CASE WHEN due_amount IS NULL THEN 0 ELSE 1 END AS first_step,
     CASE WHEN due_amount IS NULL THEN anchor_at ELSE {base_at} END AS base_at,
     CASE WHEN for_amount IS NULL THEN NULL ELSE {window_end} END AS window_end
@@ -295,7 +318,7 @@ base_{depth} AS MATERIALIZED (
 ),
 series_{depth} AS (
   SELECT *, {_sql(to_local(_col("base_at"), zone))} AS base_local,
-    unnest(range(1, CASE WHEN every_amount IS NULL THEN 1
+    unnest(range({first}, CASE WHEN every_amount IS NULL THEN 1
       ELSE least({max_occurrences}, {steps} + 3) END + 1)) AS occurrence
   FROM base_{depth}
 ),
@@ -328,37 +351,39 @@ def _gates(project: Project) -> tuple[str, str]:
             gate = milestone.gate
             if reads:
                 at_least = 1 if gate.kind == "first" else max(1, gate.at_least)
-                rows.append([no, track.id, milestone.id, gate.event, gate.kind, at_least])
+                key = gate_key(gate)
+                rows.append([no, track.id, milestone.id, gate.event, gate.kind, at_least, key])
             no += 1
     predicate = _sql(property_predicate(project.tracks))
     return literal_relation("g", _GATE_COLUMNS, rows), predicate
 
 
-def _reach_sql(project: Project) -> str:
+def _past_reach_kept() -> str:
+    """``past_reach`` read from the kept milestone state (the same times, no event scan)."""
+    return f"""
+past_reach AS (
+  SELECT p.account_id, d.track_id, d.milestone_id, r.reached_at
+  FROM past AS p
+  JOIN gate_defs AS d ON d.track_id = p.track_id
+  JOIN {REACHED_TABLE} AS r ON r.account_id = p.account_id AND r.gate_key = d.gate_key
+  WHERE r.reached_at <= {_AS_OF}
+),"""
+
+
+def _reach_sql(project: Project, kept: bool = False) -> str:
     """CTEs ending in ``reach(account_id, track_id, milestone_id, reached_at)``.
 
     The current stint's track reads ``milestone_progress``; the track of an ended stint that
     is not the current one evaluates its gates over ``events`` (the milestone semantics:
-    ``first``, the N-th event, the N-th distinct person's first event), for those accounts.
+    ``first``, the N-th event, the N-th distinct person's first event), for those accounts,
+    or (``kept``) reads them from the kept milestone state
+    (:mod:`tierline.engine.milestone_state`), which holds the same times.
     """
     gates, predicate = _gates(project)
-    return f"""
-gate_defs AS (SELECT * FROM {gates}),
-current_reach AS (
-  SELECT p.account_id, p.track_id, p.milestone_id, min(p.reached_at) AS reached_at
-  FROM {PROGRESS_TABLE} AS p
-  JOIN stints AS s ON s.account_id = p.account_id AND s.track_id = p.track_id
-    AND s.ended_at IS NULL
-  WHERE p.reached_at IS NOT NULL AND p.reached_at <= {_AS_OF}
-  GROUP BY p.account_id, p.track_id, p.milestone_id
-),
-past AS (
-  SELECT DISTINCT s.account_id, s.track_id FROM stints AS s
-  WHERE s.ended_at IS NOT NULL AND NOT EXISTS (
-    SELECT 1 FROM stints AS c
-    WHERE c.ended_at IS NULL AND c.account_id = s.account_id AND c.track_id = s.track_id
-  )
-),
+    past_reach = (
+        _past_reach_kept()
+        if kept
+        else f"""
 past_hits AS (
   SELECT p.account_id, d.track_id, d.milestone_id, d.kind, d.at_least, e.person_id, e.ts
   FROM past AS p
@@ -378,19 +403,51 @@ past_reach AS (
   SELECT account_id, track_id, milestone_id, ts AS reached_at FROM past_units
   QUALIFY row_number() OVER (
     PARTITION BY account_id, track_id, milestone_id ORDER BY ts) = at_least
+),"""
+    )
+    return f"""
+gate_defs AS (SELECT * FROM {gates}),
+current_reach AS (
+  SELECT p.account_id, p.track_id, p.milestone_id, min(p.reached_at) AS reached_at
+  FROM {PROGRESS_TABLE} AS p
+  JOIN stints AS s ON s.account_id = p.account_id AND s.track_id = p.track_id
+    AND s.ended_at IS NULL
+  WHERE p.reached_at IS NOT NULL AND p.reached_at <= {_AS_OF}
+  GROUP BY p.account_id, p.track_id, p.milestone_id
 ),
+past AS (
+  SELECT DISTINCT s.account_id, s.track_id FROM stints AS s
+  WHERE s.ended_at IS NOT NULL AND NOT EXISTS (
+    SELECT 1 FROM stints AS c
+    WHERE c.ended_at IS NULL AND c.account_id = s.account_id AND c.track_id = s.track_id
+  )
+),{past_reach}
 reach AS (
   SELECT * FROM current_reach UNION ALL SELECT * FROM past_reach
 )"""
 
 
-def schedule_sql(project: Project, max_occurrences: int = MAX_OCCURRENCES) -> str:
+@per_project
+def schedule_sql(
+    project: Project,
+    max_occurrences: int = MAX_OCCURRENCES,
+    *,
+    accounts: str | None = None,
+    kept: bool = False,
+    recent: str | None = None,
+) -> str:
     """The SELECT of every scheduled touch of every stint (parameter ``$as_of``).
 
     Columns: ``account_id, track_id, touchpoint_id, rule, episode, occurrence, kind, due_at,
     payload, optional, cancelled, is_current``; occurrences of a current stint due after
     ``as_of`` are included (all those the series reaches, at least the next one while the
-    cap allows); an ended stint has only those due before it ended.
+    cap allows); an ended stint has only those due before it ended. ``accounts``: only
+    these accounts' stints (a relation with ``account_id``; each account's schedule is its
+    own). ``kept``: read ended stints' milestones from the kept milestone state.
+    ``recent``: accounts (a relation with ``account_id``) of which only the occurrences due
+    after ``$since`` (a second parameter) are wanted: their stints that ended by then are
+    left out, and their repeating touches start near it (every occurrence due after it is
+    there, with its number; a few before it may be too).
     """
     if max_occurrences < 1:
         raise EngineError(f"max_occurrences must be at least 1, not {max_occurrences}")
@@ -401,6 +458,13 @@ def schedule_sql(project: Project, max_occurrences: int = MAX_OCCURRENCES) -> st
         "t", _TRACK_COLUMNS, [[t.id, len(t.milestones)] for t in project.tracks]
     )
     tz = _sql(exp.Literal.string(project.timezone))
+    since_at = "CAST(NULL AS TIMESTAMP)"
+    if recent is not None:
+        since_at = (
+            f"CASE WHEN account_id IN (SELECT account_id FROM {recent}) "
+            "THEN CAST($since AS TIMESTAMP) END"
+        )
+        scope_filter("account_id", recent)  # validates the relation
     levels = ",".join(_level(d, max_occurrences) for d in range(max_depth + 1))
     union = "\n  UNION ALL ".join(f"SELECT * FROM occ_{d}" for d in range(max_depth + 1))
     return f"""
@@ -408,15 +472,18 @@ WITH defs AS (SELECT * FROM {defs}),
 unless_defs AS (SELECT * FROM {unless_defs}),
 track_defs AS (SELECT * FROM {track_defs}),
 stints AS MATERIALIZED (
-  SELECT account_id, track_id, started_at, ended_at, coalesce(timezone, {tz}) AS zone, ordinal
+  SELECT account_id, track_id, started_at, ended_at, coalesce(timezone, {tz}) AS zone, ordinal,
+    {since_at} AS since_at
   FROM (
     SELECT account_id, track_id, started_at, ended_at, timezone,
       row_number() OVER (PARTITION BY account_id, track_id
         ORDER BY started_at, ended_at NULLS LAST) AS ordinal
     FROM {ENROLLMENT_TABLE}
+    WHERE TRUE{scope_filter("account_id", accounts)}
   )
-  WHERE ended_at IS NULL OR (ended_at > started_at AND started_at < {_AS_OF})
-),{_reach_sql(project)},
+  WHERE (ended_at IS NULL OR (ended_at > started_at AND started_at < {_AS_OF}))
+    AND NOT coalesce(ended_at <= {since_at}, FALSE)
+),{_reach_sql(project, kept)},
 done AS (
   SELECT s.account_id, s.ordinal, s.track_id,
     CASE WHEN count(r.reached_at) >= any_value(t.milestones) AND any_value(t.milestones) > 0
@@ -436,8 +503,8 @@ unless_hit AS (
   GROUP BY s.account_id, s.ordinal, u.tp_no
 ),
 plan AS (
-  SELECT s.account_id, s.zone, s.ordinal, s.started_at, s.ended_at, d.tp_no, d.depth,
-    d.after_no,
+  SELECT s.account_id, s.zone, s.ordinal, s.started_at, s.ended_at, s.since_at, d.tp_no,
+    d.depth, d.after_no,
     CASE d.until_kind WHEN 'all' THEN dn.all_done_at WHEN 'milestone' THEN ru.reached_at
       END AS until_at,
     uh.unless_at
@@ -507,13 +574,24 @@ def materialise_touchpoints(
     project: Project,
     as_of: datetime,
     max_occurrences: int = MAX_OCCURRENCES,
+    *,
+    accounts: str | None = None,
+    kept: bool | None = None,
+    recent: str | None = None,
+    since: datetime | None = None,
 ) -> TouchpointRun:
     """Rebuild the touchpoint schedule, ``touchpoint_candidates`` and ``next_touchpoints``.
 
     Needs ``track_enrollments`` and ``milestone_progress`` on ``con`` as of the same time
     (:func:`tierline.engine.milestone.milestone_progress` builds both), and ``events``.
     ``touchpoint_schedule_all`` gets every stint's occurrences, the view
-    ``touchpoint_schedule`` those of current stints.
+    ``touchpoint_schedule`` those of current stints. ``accounts``: only these accounts (a
+    relation with ``account_id``; None: every account in ``track_enrollments``). ``kept``:
+    whether the kept milestone state is fresh (None: check; when it is, ended stints read
+    their milestones from it instead of scanning the events). ``recent`` and ``since``:
+    accounts of which only touches due after ``since`` are wanted (see
+    :func:`schedule_sql`); their schedule rows due by then are incomplete. A scoped
+    schedule (``accounts`` given) is not sorted.
     """
     needed = (ENROLLMENT_TABLE, PROGRESS_TABLE, "events")
     missing = [t for t in needed if t not in _relations(con)]
@@ -525,24 +603,29 @@ def materialise_touchpoints(
     bad = unknown_zones(con, f"SELECT coalesce(timezone, {tz}) FROM {ENROLLMENT_TABLE}")
     if bad:
         raise EngineError("unknown time zone(s): " + ", ".join(repr(z) for z in bad))
-    params = {"as_of": utc_naive(as_of)}
-    con.execute(
-        f"CREATE OR REPLACE TEMP TABLE {FULL_SCHEDULE_TABLE} AS "
-        f"{schedule_sql(project, max_occurrences)} ORDER BY account_id, rule, occurrence",
-        params,
-    )
+    params: dict[str, object] = {"as_of": utc_naive(as_of)}
+    if kept is None:
+        kept = milestone_state_fresh(con, project)
+    if recent is not None:
+        if since is None:
+            raise EngineError("touchpoints for recent accounts need the time they follow")
+        params["since"] = utc_naive(since)
+    sql = schedule_sql(project, max_occurrences, accounts=accounts, kept=kept, recent=recent)
+    order = " ORDER BY account_id, rule, occurrence" if accounts is None else ""
+    con.execute(f"CREATE OR REPLACE TEMP TABLE {FULL_SCHEDULE_TABLE} AS {sql}{order}", params)
     con.execute(
         f"CREATE OR REPLACE TEMP VIEW {SCHEDULE_TABLE} AS "
         f"SELECT * FROM {FULL_SCHEDULE_TABLE} WHERE is_current"
     )
+    moment = {"as_of": params["as_of"]}
     con.execute(
         f"CREATE OR REPLACE TEMP TABLE {CANDIDATES_TABLE} AS "
         f"{candidate_select(FULL_SCHEDULE_TABLE)}",
-        params,
+        moment,
     )
     con.execute(
         f"CREATE OR REPLACE TEMP TABLE {UPCOMING_TABLE} AS {upcoming_select(SCHEDULE_TABLE)}",
-        params,
+        moment,
     )
     return TouchpointRun(
         as_of=utc_naive(as_of),

@@ -53,8 +53,8 @@ from tierline.engine.enrollment import (
     ENROLLMENT_TABLE,
     Cell,
     driving_segmentation,
+    enrollment_sql,
     literal_relation,
-    materialise_enrollments,
 )
 from tierline.engine.graduation import (
     GraduationRule,
@@ -64,6 +64,7 @@ from tierline.engine.graduation import (
     relation_columns,
 )
 from tierline.engine.milestone import SUMMARY_TABLE
+from tierline.engine.sqlcache import per_project
 from tierline.engine.state import SYSTEM_ACTOR, utc_naive
 from tierline.engine.upgrade import SCRATCH_TABLE, UPGRADES_TABLE, count_of, run_upgrades
 from tierline.policy.model import Project, Segmentation
@@ -192,11 +193,15 @@ def _stall_rules(project: Project) -> str:
 
 
 def _csm(
-    con: duckdb.DuckDBPyConnection, project: Project, as_of: datetime, outbox: str | None
+    con: duckdb.DuckDBPyConnection,
+    project: Project,
+    as_of: datetime,
+    outbox: str | None,
+    pick: bool = True,
 ) -> CsmPlan | None:
-    """CSM picks for the upgraded accounts whose rule says ``assign_csm``."""
+    """CSM picks for the upgraded accounts whose rule says ``assign_csm`` (``pick``: at all)."""
     wanted = f"SELECT account_id FROM {UPGRADES_TABLE} WHERE assign_csm"
-    if not count_of(con, f"SELECT count(*) FROM ({wanted})"):
+    if not pick or not count_of(con, f"SELECT count(*) FROM ({wanted})"):
         con.execute(
             f"CREATE OR REPLACE TEMP TABLE {_CSM} AS SELECT * FROM "
             f"{literal_relation('c', _CANDIDATE_COLUMNS, [])}"
@@ -221,6 +226,7 @@ _CANDIDATE_COLUMNS: tuple[tuple[str, str], ...] = (
 )
 
 
+@per_project
 def _candidates_sql(project: Project) -> str:
     return f"""
 SELECT 'stall:' || p.track_id AS rule, p.account_id,
@@ -288,8 +294,9 @@ def _graduations(
     rules: tuple[GraduationRule, ...],
     metrics: str | None,
     as_of: datetime,
+    graduates: str | None,
 ) -> None:
-    sql = graduations_sql(project, seg, rules, metrics, SCRATCH_TABLE)
+    sql = graduations_sql(project, seg, rules, metrics, SCRATCH_TABLE, kept=graduates)
     con.execute(f"CREATE OR REPLACE TEMP TABLE {GRADUATIONS_TABLE} AS {sql}", {"as_of": as_of})
 
 
@@ -346,6 +353,32 @@ def _plan(con: duckdb.DuckDBPyConnection, as_of: datetime, csm: CsmPlan | None) 
     )
 
 
+def _decide(
+    con: duckdb.DuckDBPyConnection,
+    project: Project,
+    moment: datetime,
+    *,
+    metrics: str | None,
+    outbox: str | None,
+    accounts: str | None,
+    current: bool,
+    kept: bool | None,
+    csm: bool,
+    graduates: str | None,
+) -> CsmPlan | None:
+    """Upgrades, graduations and the upgraded accounts' CSM picks, in temp tables."""
+    seg = driving_segmentation(project)
+    empty: tuple[GraduationRule, ...] = ()
+    given = relation_columns(con, metrics) - {"account_id"} if metrics is not None else set()
+    rules = graduation_rules(project, seg, given) if seg is not None else empty
+    relation = prepare_metrics(con, project, moment, rules, metrics, accounts=accounts)
+    if seg is None:
+        seg = Segmentation("none", tracks=())
+    run_upgrades(con, project, seg, moment, accounts=accounts, current=current, kept=kept)
+    _graduations(con, project, seg, rules, relation, moment, graduates)
+    return _csm(con, project, moment, outbox, pick=csm)
+
+
 def plan_transitions(
     con: duckdb.DuckDBPyConnection,
     project: Project,
@@ -353,26 +386,42 @@ def plan_transitions(
     *,
     metrics: str | None = None,
     outbox: str | None = "outbox",
+    accounts: str | None = None,
+    current: bool = False,
+    kept: bool | None = None,
+    csm: bool = True,
+    graduates: str | None = None,
 ) -> TransitionPlan:
     """What the transitions would change as of ``as_of``, writing no store table.
 
     ``metrics``: a relation of per-account metrics (``account_id`` + one column each) for
     graduation conditions; computed from ``metrics.yaml`` when needed and not given.
     ``outbox``: the table of recorded actions (earlier CSM assignments).
+    ``accounts``: decide only for these accounts (a relation with ``account_id``; None:
+    all); each account's transitions are the same either way. ``current``: the progress
+    tables already describe those accounts as of ``as_of`` (see
+    :func:`tierline.engine.upgrade.run_upgrades`); ``kept``: whether the kept milestone
+    state is fresh (None: check). ``csm=False`` leaves the CSM picks of upgraded accounts
+    to the caller (a run picks CSMs for every account that needs one afterwards, upgraded
+    ones included, with the same result): ``TransitionPlan.csm`` is then None.
+    ``graduates``: complete stints of more accounts, kept from an earlier run, whose
+    graduation is decided too (see :func:`tierline.engine.graduation.graduations_sql`).
     """
     moment = utc_naive(as_of)
-    seg = driving_segmentation(project)
-    empty: tuple[GraduationRule, ...] = ()
-    given = relation_columns(con, metrics) - {"account_id"} if metrics is not None else set()
-    rules = graduation_rules(project, seg, given) if seg is not None else empty
-    relation = prepare_metrics(con, project, moment, rules, metrics)
-    if seg is None:
-        seg = Segmentation("none", tracks=())
-    run_upgrades(con, project, seg, moment)
-    _graduations(con, project, seg, rules, relation, moment)
-    csm = _csm(con, project, moment, outbox)
+    picks = _decide(
+        con,
+        project,
+        moment,
+        metrics=metrics,
+        outbox=outbox,
+        accounts=accounts,
+        current=current,
+        kept=kept,
+        csm=csm,
+        graduates=graduates,
+    )
     _build_candidates(con, project, moment)
-    return _plan(con, moment, csm)
+    return _plan(con, moment, picks)
 
 
 def _begin(con: duckdb.DuckDBPyConnection) -> bool:
@@ -464,19 +513,38 @@ def apply_transitions(
     *,
     metrics: str | None = None,
     outbox: str | None = "outbox",
+    accounts: str | None = None,
+    current: bool = False,
+    kept: bool | None = None,
+    csm: bool = True,
+    graduates: str | None = None,
 ) -> TransitionPlan:
     """Plan, then record the upgrades and file the graduation requests (idempotent).
 
     One ``INSERT … SELECT`` appends the upgrade rows (anti-joined with rows already
     recorded), one files the new requests; each writes audit rows too. Runs in its own
     transaction unless the caller holds one. A second call adds nothing: the stints have
-    moved, and the requests are pending.
+    moved, and the requests are pending. ``accounts``, ``current``, ``kept``, ``csm``,
+    ``graduates``: as for :func:`plan_transitions`.
     """
-    plan = plan_transitions(con, project, as_of, metrics=metrics, outbox=outbox)
+    moment = utc_naive(as_of)
+    picks = _decide(
+        con,
+        project,
+        moment,
+        metrics=metrics,
+        outbox=outbox,
+        accounts=accounts,
+        current=current,
+        kept=kept,
+        csm=csm,
+        graduates=graduates,
+    )
     seg = driving_segmentation(project)
     if seg is None:
+        _build_candidates(con, project, moment)
+        plan = _plan(con, moment, picks)
         return TransitionPlan(plan.as_of, (), plan.stalls, (), None, applied=True)
-    moment = plan.as_of
     params: dict[str, object] = {
         "seg": seg.id,
         "version": project.version,
@@ -501,9 +569,19 @@ def apply_transitions(
         raise
     if own:
         con.execute("COMMIT")
-    materialise_enrollments(con, project, moment)
+    if count_of(con, f"SELECT count(*) FROM {UPGRADES_TABLE}"):
+        # the upgraded accounts' stints from the recorded rows (the same as the scratch
+        # rows gave: same track, same time, after every earlier row)
+        moved = f"(SELECT DISTINCT account_id FROM {UPGRADES_TABLE})"
+        con.execute(
+            f"DELETE FROM {ENROLLMENT_TABLE} WHERE account_id IN (SELECT account_id FROM {moved})"
+        )
+        con.execute(
+            f"INSERT INTO {ENROLLMENT_TABLE} {enrollment_sql(project, accounts=moved)}",
+            {"as_of": moment, "tz": project.timezone},
+        )
     _build_candidates(con, project, moment)
-    done = _plan(con, moment, plan.csm)
+    done = _plan(con, moment, picks)
     return TransitionPlan(
         done.as_of,
         done.upgrades,

@@ -28,8 +28,10 @@ from tierline.engine.enrollment import (
     Cell,
     literal_relation,
     materialise_enrollments,
+    scope_filter,
 )
 from tierline.engine.milestone import PROGRESS_TABLE, SUMMARY_TABLE, progress_tables
+from tierline.engine.sqlcache import per_project
 from tierline.errors import EngineError
 from tierline.policy.model import Project, Segmentation
 from tierline.policy.track import Track
@@ -40,6 +42,7 @@ __all__ = [
     "count_of",
     "run_upgrades",
     "upgrade_target",
+    "upgrade_wake_sql",
 ]
 
 SCRATCH_TABLE = "transition_assignments"
@@ -114,18 +117,15 @@ def _progress(
     con: duckdb.DuckDBPyConnection,
     project: Project,
     as_of: datetime,
-    only: str | None = None,
+    only: str | None,
+    kept: bool | None,
 ) -> None:
     """Stints from the scratch rows, then progress (only for accounts in ``only``, if set)."""
-    materialise_enrollments(con, project, as_of, assignments=SCRATCH_TABLE)
-    if only is not None:
-        con.execute(
-            f"DELETE FROM {ENROLLMENT_TABLE} WHERE account_id NOT IN "
-            f"(SELECT account_id FROM {only})"
-        )
-    progress_tables(con, project, as_of, refresh=False)
+    materialise_enrollments(con, project, as_of, assignments=SCRATCH_TABLE, accounts=only)
+    progress_tables(con, project, as_of, refresh=False, kept=kept)
 
 
+@per_project
 def _round_sql(project: Project, seg: Segmentation) -> str:
     return f"""
 WITH rules AS (SELECT * FROM {_upgrade_rules(project, seg)}),
@@ -152,21 +152,65 @@ WHERE p.started_at + to_days(rules.after_days) <= CAST($as_of AS TIMESTAMP)
 """
 
 
+@per_project
+def upgrade_wake_sql(project: Project, seg: Segmentation) -> str:
+    """Per current stint, the next time its upgrade rule may fire after ``$as_of``.
+
+    Columns ``account_id, upgrade_at``: the stint start + the rule's days, when that is after
+    ``as_of`` and the missed milestone is not reached by ``as_of`` (reached by then, it was
+    reached before the deadline: the rule never fires for this stint). Reads
+    ``track_progress`` and ``milestone_progress`` as of ``$as_of``.
+    """
+    return f"""
+WITH rules AS (SELECT * FROM {_upgrade_rules(project, seg)})
+SELECT p.account_id, p.started_at + to_days(rules.after_days) AS upgrade_at
+FROM {SUMMARY_TABLE} AS p
+JOIN rules ON rules.track_id = p.track_id
+JOIN {PROGRESS_TABLE} AS m ON m.account_id = p.account_id AND m.milestone_id = rules.missed
+WHERE p.started_at + to_days(rules.after_days) > CAST($as_of AS TIMESTAMP)
+  AND m.reached_at IS NULL
+"""
+
+
+_BASE = "transition_base"
+_MOVED = "transition_moved"
+_DERIVED = (ENROLLMENT_TABLE, PROGRESS_TABLE, SUMMARY_TABLE)
+
+
 def run_upgrades(
-    con: duckdb.DuckDBPyConnection, project: Project, seg: Segmentation, as_of: datetime
+    con: duckdb.DuckDBPyConnection,
+    project: Project,
+    seg: Segmentation,
+    as_of: datetime,
+    *,
+    accounts: str | None = None,
+    current: bool = False,
+    kept: bool | None = None,
 ) -> None:
-    """Rounds of upgrades over the scratch rows until none is due by ``as_of`` (see above)."""
+    """Rounds of upgrades over the scratch rows until none is due by ``as_of`` (see above).
+
+    ``accounts``: only these accounts (a relation with ``account_id``; None: all).
+    ``current``: ``track_enrollments`` and the progress tables already describe the
+    ``assignments`` rows of those accounts as of ``as_of`` (the run built them), so the first
+    round reads them instead of rebuilding them. ``kept``: whether the kept milestone state
+    is fresh (None: check). Later rounds, and the final tables, are rebuilt only for the
+    accounts that moved; the others' rows are kept as they are.
+    """
+    only = scope_filter("account_id", accounts)
     con.execute(
         f"CREATE OR REPLACE TEMP TABLE {SCRATCH_TABLE} AS SELECT * FROM assignments "
-        "WHERE segmentation = ?",
+        f"WHERE segmentation = ?{only}",
         [seg.id],
     )
     con.execute(f"DROP TABLE IF EXISTS {UPGRADES_TABLE}")
     sql = _round_sql(project, seg)
     params = {"as_of": as_of}
+    if not current:
+        _progress(con, project, as_of, None, kept)
     moved = False
     for step in range(1, len(project.tracks) + 2):
-        _progress(con, project, as_of, only=_ROUND if moved else None)
+        if moved:
+            _progress(con, project, as_of, _ROUND, kept)
         con.execute(f"CREATE OR REPLACE TEMP TABLE {_ROUND} AS {sql}", params)
         if step == 1:
             con.execute(
@@ -175,6 +219,11 @@ def run_upgrades(
             )
         if not count_of(con, f"SELECT count(*) FROM {_ROUND}"):
             break
+        if not moved:
+            # keep the first round's tables of every account; the movers' rows are redone
+            for table in _DERIVED:
+                con.execute(f"DROP TABLE IF EXISTS {_BASE}_{table}")
+                con.execute(f"ALTER TABLE {table} RENAME TO {_BASE}_{table}")
         con.execute(f"INSERT INTO {UPGRADES_TABLE} SELECT *, {step} AS round FROM {_ROUND}")
         con.execute(
             f"INSERT INTO {SCRATCH_TABLE} (id, account_id, segmentation, outcome, explanation, "
@@ -187,5 +236,16 @@ def run_upgrades(
         )
         moved = True
     if moved:
-        _progress(con, project, as_of)
+        con.execute(
+            f"CREATE OR REPLACE TEMP TABLE {_MOVED} AS SELECT DISTINCT account_id "
+            f"FROM {UPGRADES_TABLE}"
+        )
+        _progress(con, project, as_of, _MOVED, kept)
+        for table in _DERIVED:
+            base = f"{_BASE}_{table}"
+            con.execute(f"DELETE FROM {base} WHERE account_id IN (SELECT account_id FROM {_MOVED})")
+            con.execute(f"INSERT INTO {base} SELECT * FROM {table}")
+            con.execute(f"DROP TABLE {table}")
+            con.execute(f"ALTER TABLE {base} RENAME TO {table}")
+        con.execute(f"DROP TABLE {_MOVED}")
     con.execute(f"DROP TABLE IF EXISTS {_ROUND}")
