@@ -329,22 +329,33 @@ _ID_SEQUENCE = "assignments_id_seq"
 
 
 def _decide(
-    con: duckdb.DuckDBPyConnection, seg: Segmentation, compiled: DecisionSelect, fresh: bool
+    con: duckdb.DuckDBPyConnection,
+    seg: Segmentation,
+    compiled: DecisionSelect,
+    fresh: bool,
+    only_new: bool,
 ) -> None:
-    """Decide every account of the book into the temp table, marking the new ones."""
+    """Decide the accounts of the book into the temp table, marking the new ones.
+
+    ``fresh``: the segmentation has no assignment yet (every account is new).
+    ``only_new``: nothing made under another policy version can move, so only the accounts
+    without an assignment row are decided at all (a daily run decides the day's new
+    accounts, not the whole book).
+    """
     select = compiled.sql("duckdb")
-    new = (
-        "TRUE"
-        if fresh
-        else "NOT EXISTS (SELECT 1 FROM assignments a "
+    missing = (
+        "NOT EXISTS (SELECT 1 FROM assignments a "
         "WHERE a.account_id = d.account_id AND a.segmentation = ?)"
     )
+    if fresh:
+        sql, params = f"SELECT d.*, TRUE AS is_new FROM ({select}) d", []
+    elif only_new:
+        sql = f"SELECT d.*, TRUE AS is_new FROM ({select}) d WHERE {missing}"
+        params = [seg.id]
+    else:
+        sql, params = f"SELECT d.*, {missing} AS is_new FROM ({select}) d", [seg.id]
     try:
-        con.execute(
-            f"CREATE OR REPLACE TEMP TABLE {_DECIDED} AS "
-            f"SELECT d.*, {new} AS is_new FROM ({select}) d",
-            [] if fresh else [seg.id],
-        )
+        con.execute(f"CREATE OR REPLACE TEMP TABLE {_DECIDED} AS {sql}", params)
     except duckdb.Error as exc:
         raise EngineError(f"segmentation {seg.id!r}: cannot evaluate the policy: {exc}") from exc
 
@@ -413,7 +424,7 @@ def _segmentation(
 ) -> SegmentationResult:
     sid, version = seg.id, project.version
     has_rows, other = (bool(v) for v in _rows(con, _STATE, [sid, sid, version])[0])
-    _decide(con, seg, compiled, fresh=not has_rows)
+    _decide(con, seg, compiled, fresh=not has_rows, only_new=not other)
     groups = _rows(con, _GROUPS, [])
     assigned = tuple(
         OutcomeCount(str(o), int(str(n)), _examples(e))

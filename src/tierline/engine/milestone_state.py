@@ -428,11 +428,20 @@ def _refresh(con: duckdb.DuckDBPyConnection, project: Project) -> bool:
             rows += " AND received_at > CAST($mark AS TIMESTAMP)"
             params["mark"] = mark.mark
         _apply(con, gates, rows, params, merge=not first_build)
-        done = _fingerprint(con, top)
+        # The fingerprint at the new mark: the one at the old mark (just checked) plus the
+        # events received since, a scan the zone maps of received_at keep to the new rows.
+        added_rows = _one(
+            con, f"SELECT count(*), sum(epoch_us(ts)) FROM events WHERE {rows}", params
+        )
+        applied, ts_sum = (0, None) if first_build else (print_.applied, print_.ts_sum)
+        if added_rows is not None:
+            applied += int(added_rows[0])
+            if added_rows[1] is not None:
+                ts_sum = (ts_sum or 0) + int(added_rows[1])
         con.execute("DELETE FROM milestone_state")
         con.execute(
             "INSERT INTO milestone_state VALUES (?, ?, ?, ?)",
-            [top, done.applied, done.ts_sum, utc_naive(None)],
+            [top, applied, ts_sum, utc_naive(None)],
         )
     return True
 
