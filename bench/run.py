@@ -13,9 +13,13 @@ in ``received_at`` order with a share of late events. Then, with DuckDB at ``--t
    every account, rollups and milestone state built from scratch, metrics, milestones,
    transitions, CSM assignment, touchpoints, outbox), committed;
 2. **daily runs**: one more day of events (``--events / --days`` of them, 3% late, up to 3
-   days back) is appended, untimed, and ``run`` as of ``T + 1 day`` is timed; the same for
+   days back) is appended, untimed (``--checkpoint-after-load``: and checkpointed, untimed,
+   as an importer's commit may be; otherwise the run's commit usually checkpoints the
+   day's events too), and ``run`` as of ``T + 1 day`` is timed; the same for
    ``T + 2 days``; a third day's run is profiled (cProfile) to show where a daily run's time
-   goes, step by step;
+   goes, step by step. Each daily run follows a run on the same store and policy version,
+   so it is incremental (:mod:`tierline.engine.scope`): the output says how many accounts
+   it re-derived and why a run was full, if one was;
 3. **the core, compared**: on the stints the last run left (``track_enrollments``), the
    per-account metrics of the seed ``metrics.yaml`` and every milestone's ``reached_at``
    and status, computed by: the engine incrementally (rollups + kept milestone state), the
@@ -55,7 +59,7 @@ import polars as pl
 import pyarrow as pa
 
 from common import FIELD_NAMES, SEED_PACK, account_id_sql, generate_book
-from tierline.engine.enrollment import ENROLLMENT_TABLE
+from tierline.engine.enrollment import ENROLLMENT_TABLE, materialise_enrollments
 from tierline.engine.metrics import METRICS_TABLE, compute_metrics
 from tierline.engine.milestone import PROGRESS_TABLE, progress_sql, progress_tables
 from tierline.engine.milestone_state import REACHED_TABLE, refresh_milestone_state
@@ -659,6 +663,13 @@ def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--workdir", type=Path, default=None)
     parser.add_argument("--json", type=Path, default=None)
     parser.add_argument("--no-baselines", action="store_true")
+    parser.add_argument(
+        "--checkpoint-after-load",
+        action="store_true",
+        help="CHECKPOINT the store after appending each day of events (untimed), as an "
+        "importer's commit may: the daily run then does not pay for checkpointing the "
+        "day's events when its own commit crosses DuckDB's WAL threshold",
+    )
     parser.add_argument("--generate", type=Path, default=None, help=argparse.SUPPRESS)
     return parser.parse_args(argv)
 
@@ -692,6 +703,8 @@ PROFILED = (
     "assign_csms",
     "materialise_touchpoints",
     "append_candidates",
+    "plan_scope",
+    "record_scope",
 )
 
 
@@ -757,10 +770,13 @@ def _measure(args: argparse.Namespace, project: Project, path: Path, out: dict[s
     out["full_run_s"], out["full_run_actions"] = full, report.added
     per_day = args.events // args.days
     out["events_per_day"] = per_day
+    out["checkpoint_after_load"] = args.checkpoint_after_load
     daily: list[float] = []
     for k in (1, 2, 3):
         end = AS_OF + k * DAY
         load_day(con, activity, end, per_day, args.events + k * per_day)
+        if args.checkpoint_after_load:
+            con.execute("CHECKPOINT")
         if k == 3:
             steps = breakdown(lambda end=end: run(store, project, end, now=end))  # type: ignore[misc]
             out["daily_breakdown_s"] = steps
@@ -769,13 +785,25 @@ def _measure(args: argparse.Namespace, project: Project, path: Path, out: dict[s
             break
         report, took = timed(lambda end=end: run(store, project, end, now=end))  # type: ignore[misc]
         daily.append(took)
-        say(
-            f"daily run as of {end:%Y-%m-%d} (+{per_day:,} events, 3% late): {took:.2f} s "
-            f"({report.added:,} actions)"
+        scope = report.scope
+        how = (
+            f"incremental: {scope.derived:,} accounts re-derived ({scope.dirty:,} dirty), "
+            f"{scope.graduation:,} re-evaluated for graduation, {report.candidates:,} candidates"
+            if scope.incremental
+            else f"full: {scope.reason}"
         )
+        loaded = "3% late" + (", checkpointed" if args.checkpoint_after_load else "")
+        say(
+            f"daily run as of {end:%Y-%m-%d} (+{per_day:,} events, {loaded}): {took:.2f} s "
+            f"({report.added:,} actions; {how})"
+        )
+        out.setdefault("daily_scope", []).append(scope.to_dict())
     out["daily_run_s"] = daily
     out["load_after_runs"] = os.getloadavg()
     as_of = AS_OF + 3 * DAY
+    # an incremental run leaves only the accounts it re-derived in track_enrollments: the
+    # core is compared on every account's stints as of the last run
+    materialise_enrollments(con, project, as_of)
     snapshot(con, project)
     core_sum = min(timed(lambda: engine_core_summary(con, project, as_of))[1] for _ in range(3))
     core_inc = min(timed(lambda: engine_core(con, project, as_of))[1] for _ in range(3))

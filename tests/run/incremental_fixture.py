@@ -62,12 +62,14 @@ def state(store: Store) -> dict[str, Rows]:
                 "ORDER BY started_at, as_of"
             ).fetchall()
         ]
+    # without ids: a run assigns new accounts in no particular order (only each account's
+    # rows of a segmentation are ordered, by assigned_at then id)
     out["assignments"] = [
-        (*r[:4], _strip(r[4], "run_id"), *r[5:])
+        (*r[:3], _strip(r[3], "run_id"), *r[4:])
         for r in con.execute(
-            "SELECT id, account_id, segmentation, outcome, CAST(explanation AS VARCHAR), "
+            "SELECT account_id, segmentation, outcome, CAST(explanation AS VARCHAR), "
             "policy_version, assigned_at, source, recorded_at, override_id, decision_id "
-            "FROM assignments ORDER BY id"
+            "FROM assignments ORDER BY account_id, segmentation, assigned_at, id"
         ).fetchall()
     ]
     out["requests"] = [

@@ -36,7 +36,8 @@ accounts are ranked too, and the n-th account takes the n-th slot:
 A pool never gets more accounts than its free slots: the rest are *over capacity* — listed
 in :attr:`CsmPlan.unplaced` with the pool, counted in the pool's capacity report — and
 accounts no pool matches are listed with reason ``no_pool``. Nothing is written to the
-store: the picks land in the temporary table ``csm_candidates`` as action candidates
+store (the earlier picks are read from the outbox once per call, into ``csm_prior``): the
+picks land in the temporary table ``csm_candidates`` as action candidates
 (``rule`` = ``csm:<pool>``, ``account_id``, ``episode`` = the current stint's start as
 ``YYYY-MM-DDTHH:MM:SS``, ``kind`` = ``csm_assignment``, ``due_at`` = the stint start,
 ``payload`` JSON with ``to``, ``csm_id``, ``csm_name``, ``pool``, ``strategy``, ``track_id``,

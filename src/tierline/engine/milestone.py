@@ -37,6 +37,10 @@ Semantics (all times naive UTC; only events with ``ts <= as_of`` count):
 - ``state`` (the account): ``complete`` (all milestones done), else ``stuck`` (stalled),
   else ``behind`` (a milestone past due), else ``on_track``.
 
+A run may rebuild the tables for a scope of accounts (``accounts``, see
+:mod:`tierline.engine.scope`): every account's rows depend on its own stints and events
+only, so they are those a build for every account gives it.
+
 All tracks' milestones are evaluated by ONE statement over an inline table of milestone
 definitions. The gates' reached times come from the kept milestone state
 (:mod:`tierline.engine.milestone_state`), brought up to date with the events received

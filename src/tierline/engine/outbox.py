@@ -10,9 +10,12 @@ Two append-only tables, created on first use by :func:`ensure_outbox`:
 ``idempotency_key`` is the first 32 hex digits of ``sha256(rule|account_id|episode)``
 (:func:`idempotency_key`); it is the primary key, and :func:`append_candidates` inserts the
 candidates whose key is not recorded yet in ONE ``INSERT … SELECT`` anti-joined on it, so a
-second run at the same time adds nothing. ``seq`` is the insertion order; ``status`` is
-``pending`` when written (deliveries are recorded elsewhere, never by updating this row), or
-``expired`` for a candidate due before the run's catch-up cutoff (``expire_before``, see
+second run at the same time adds nothing. The recorded keys are found by probing the
+outbox with the candidates' keys (a semi-join built on the candidates), so appending the
+few candidates of a daily run reads the key column once and hashes only the candidates.
+``seq`` is the insertion order; ``status`` is ``pending`` when written (deliveries are
+recorded elsewhere, never by updating this row), or ``expired`` for a candidate due before
+the run's catch-up cutoff (``expire_before``, see
 :func:`expiry_cutoff`): such an action is recorded, so its key never comes back, but it is
 history: never delivered and never an open task. A candidate due exactly at the cutoff, or
 with no due time, is pending.

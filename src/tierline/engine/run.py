@@ -3,16 +3,31 @@
 :func:`run` does, in ONE transaction on the store's connection:
 
 1. assign new closed-won accounts (:func:`tierline.engine.assign.assign_accounts`);
-2. enrollments and milestone progress (:func:`tierline.engine.milestone.milestone_progress`);
-3. transitions (:func:`tierline.engine.transition.apply_transitions`): stalls, automatic
+2. bring the kept milestone state up to date
+   (:func:`tierline.engine.milestone_state.refresh_milestone_state`) and decide the run's
+   *scope* (:func:`tierline.engine.scope.plan_scope`): in full, or incrementally since the
+   previous run (below);
+3. enrollments and milestone progress (:func:`tierline.engine.milestone.milestone_progress`);
+4. transitions (:func:`tierline.engine.transition.apply_transitions`): stalls, automatic
    upgrades (``auto_upgrade`` assignment rows at their deterministic times) and graduation
    recommendations; afterwards the progress tables describe the stints after them;
-4. CSM assignment for accounts that need one and have none
+5. CSM assignment for accounts that need one and have none
    (:func:`tierline.engine.csm.assign_csms`, over the stints after the transitions);
-5. touchpoints due by then (:func:`tierline.engine.touchpoint.materialise_touchpoints`);
-6. every candidate (touchpoints, CSM picks, stall / upgrade / graduation actions) is
-   appended to the outbox, anti-joined on its idempotency key
-   (:func:`tierline.engine.outbox.append_candidates`), and the run is recorded in ``runs``.
+6. touchpoints due by then (:func:`tierline.engine.touchpoint.materialise_touchpoints`);
+7. what the next run needs to be incremental is kept
+   (:func:`tierline.engine.scope.record_scope`), every candidate (touchpoints, CSM picks,
+   stall / upgrade / graduation actions) is appended to the outbox, anti-joined on its
+   idempotency key (:func:`tierline.engine.outbox.append_candidates`), and the run is
+   recorded in ``runs``.
+
+A run whose previous run (on this store) has the same policy version and an ``as_of`` T0
+at or before its own is *incremental* (:mod:`tierline.engine.scope` has the rules and why
+they hold): steps 3-6 derive only the accounts whose inputs changed since T0 or that have
+something due in (T0, T] (and re-evaluate graduation for complete stints), and of the
+accounts whose inputs did not change only candidates due after T0 are compared with the
+outbox. It records exactly the rows a full run would (tested against one, run by run);
+only ``candidates`` in its report (the candidates compared) differs. ``incremental=False``
+forces a full run; the first run, a policy change and a run in the past are full anyway.
 
 The catch-up window (``run: {catch_up: 7 days}`` in tierline.yaml, or the ``catch_up``
 argument) decides each new action's status: one due before ``as_of - catch_up`` is recorded
@@ -25,7 +40,7 @@ differ only in the status of the actions older than the window.
 Before that transaction, a real run (neither dry nor part of a backtest) whose graduation
 conditions read metrics refreshes the daily event rollups
 (:func:`tierline.engine.rollup.refresh_rollups`, up to ``as_of`` or the latest event
-received, whichever is earlier), so the one metrics scan of step 3 reads rollups plus the
+received, whichever is earlier), so the one metrics scan of step 4 reads rollups plus the
 few newer events; the metrics are computed once per run, inside the transitions.
 
 Running twice at the same ``as_of`` adds nothing the second time. A *dry run* does all of
@@ -67,7 +82,7 @@ from tierline.engine.state import utc_naive
 from tierline.engine.touchpoint import CANDIDATES_TABLE as TOUCHPOINT_CANDIDATES
 from tierline.engine.touchpoint import materialise_touchpoints
 from tierline.engine.transition import CANDIDATES_TABLE as TRANSITION_CANDIDATES
-from tierline.engine.transition import apply_transitions
+from tierline.engine.transition import GRADUATIONS_TABLE, UPGRADES_TABLE, apply_transitions
 from tierline.errors import EngineError
 from tierline.policy.model import DEFAULT_CATCH_UP, Project
 from tierline.store import Store
@@ -107,6 +122,9 @@ class RunReport:
     :attr:`pending` the rest. ``by_kind`` / ``by_rule`` count the actions added,
     ``expired_by_kind`` the expired ones; ``actions`` are the first of them, most urgent
     first (pending ones, soonest due first, then expired ones; at most ``limit``).
+    ``scope`` says whether the run was incremental (and why not); ``candidates`` counts the
+    candidates compared with the outbox (an incremental run compares only those that can
+    be new); every other count is the same for a full and an incremental run.
     """
 
     run_id: str
@@ -271,6 +289,17 @@ def _collect(con: duckdb.DuckDBPyConnection, scope: Scope) -> int:
 _Counts = tuple[tuple[str, int], ...]
 
 
+def _counts(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
+    """The transitions' upgrades, stall actions and open graduation recommendations."""
+    row = con.execute(
+        f"SELECT (SELECT count(*) FROM {UPGRADES_TABLE}), "
+        f"(SELECT count(*) FROM {TRANSITION_CANDIDATES} WHERE starts_with(rule, 'stall:')), "
+        f"(SELECT count(*) FROM {GRADUATIONS_TABLE} WHERE status IN ('new', 'pending'))"
+    ).fetchone()
+    upgrades, stalls, graduations = row if row else (0, 0, 0)
+    return {"upgrades": int(upgrades), "stalls": int(stalls), "graduations": int(graduations)}
+
+
 def _grouped(
     con: duckdb.DuckDBPyConnection, run_id: str
 ) -> tuple[_Counts, _Counts, tuple[tuple[str, str, int], ...]]:
@@ -329,6 +358,7 @@ def _steps(
         kept=kept,
         csm=not scope.incremental,  # the picks below cover upgraded accounts too
         graduates=scope.graduates,
+        listed=False,
     )
     csm: CsmPlan = assign_csms(con, project, as_of, ENROLLMENT_TABLE, outbox=OUTBOX_TABLE)
     materialise_touchpoints(
@@ -355,7 +385,8 @@ def _steps(
     picks = {p.account_id for p in csm.picks}
     if moves.csm is not None:
         picks |= {p.account_id for p in moves.csm.picks}
-    stalls = kept_state.stalled if scope.incremental else len(moves.stalls)
+    moved = _counts(con)
+    stalls = kept_state.stalled if scope.incremental else moved["stalls"]
     report = RunReport(
         run_id=run_id,
         as_of=as_of,
@@ -366,9 +397,9 @@ def _steps(
         finished_at=utc_naive(None),
         assigned=tuple((s.segmentation, s.assigned_count) for s in assigned.segmentations),
         enrolled=kept_state.enrolled,
-        upgrades=len(moves.upgrades),
+        upgrades=moved["upgrades"],
         stalls=stalls,
-        graduations=sum(1 for g in moves.graduations if g.status in ("new", "pending")),
+        graduations=moved["graduations"],
         csm_assigned=len(picks),
         csm_unplaced=len(csm.unplaced),
         shortfall=csm.shortfall,

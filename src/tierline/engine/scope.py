@@ -26,7 +26,9 @@ table ``run_scope(account_id, dirty, derive)``:
   graduation requests always): those due by T0 were decided by the previous run.
 - **graduation** accounts (neither): the current stint is complete on a track with a
   ``graduate`` rule. Their condition reads metrics, which move with time, so every run
-  re-evaluates it: their stints and milestones are rebuilt, but no touch schedule.
+  re-evaluates it, with fresh metrics and the stint's summary kept in ``run_graduates``
+  (a complete stint's summary no longer changes: every milestone is reached, its times can
+  only move with a late event, which makes the account dirty); nothing else is rebuilt.
 
 Every other account is *clean*: nothing of its inputs changed and nothing of it falls due
 by T, so a full run at T would add nothing for it. Why: its stints are those of T0 (a
@@ -54,8 +56,11 @@ re-derived it::
 complete) and the upgrade time (when after it, the missed milestone not reached);
 ``stall_at``: the stall time, whenever it is (a run at T counts ``stall_at <= T`` as
 stalled accounts); ``graduate``: complete on a track with a graduate rule; ``csm_wanted``:
-needs a CSM and got none. A full run rewrites every row, an incremental one the rows of
-the accounts it re-derived (``derive``).
+needs a CSM and got none. A full run rewrites every row (and ``run_graduates``'), an
+incremental one the rows of the accounts it re-derived (``derive``).
+
+``run_graduates`` — the ``track_progress`` row (plus ``last_reached_at``, its latest
+milestone) of every account with ``graduate``, as of the run that last re-derived it.
 
 ``run_state`` — one row: the run (``run_id``, ``as_of``, ``policy_version``, the
 :data:`FORMAT` of these tables) and what it read: the largest ``assignments.id``, how many
@@ -68,8 +73,9 @@ before incremental runs), the policy version or :data:`FORMAT` differs, ``as_of`
 before T0, the kept milestone state is not usable (:func:`plan_scope` is told), account
 versions loaded by T0 were added or removed since, or the events received by the previous
 mark are not the ones it applied (the milestone state's count and sum of ``ts`` must be
-those of the previous run plus exactly the events received since). A full run then writes
-both tables anew, so the next run can be incremental again.
+those of the previous run plus exactly the events received since), or ``run_graduates``
+has other columns than ``track_progress`` (plus ``last_reached_at``). A full run then
+writes the tables anew, so the next run can be incremental again.
 """
 
 from __future__ import annotations

@@ -12,7 +12,9 @@ Inputs on the connection (built by :mod:`tierline.engine.milestone`, or crafted 
   counts);
 - ``events`` (``account_id, event, person_id, ts, properties``): the gates of an ended
   stint's track that is not the account's current one are evaluated here, as
-  :mod:`tierline.engine.milestone` does (over all the account's events, ``ts <= as_of``).
+  :mod:`tierline.engine.milestone` does (over all the account's events, ``ts <= as_of``);
+  when the kept milestone state is fresh (:mod:`tierline.engine.milestone_state`) their
+  reached times are read from it instead: the same times, without scanning the events.
 
 Semantics (times naive UTC; offsets in the stint's ``timezone``, else the project's; see
 :mod:`tierline.engine.calendar` for hours / days / weeks / business days):
@@ -42,6 +44,14 @@ and ``next_touchpoints`` reads only current stints.
 All tracks and touchpoints are scheduled by ONE statement: an inline table of touchpoint
 definitions joined to the stints, occurrences unnested from ``range()`` (sized by how many
 steps fit before ``as_of``, plus the next ones), and one CTE level per ``after:`` depth.
+
+An incremental run (:mod:`tierline.engine.scope`) schedules only the accounts it
+re-derives (``accounts``), and of those whose inputs did not change only the touches due
+after the previous run (``recent``, ``since``): their stints that ended by then are left
+out, and a repeating touch that anchors no other starts at the first occurrence that may
+be due after ``since`` (k steps span at most k·u + c days: an upper bound per unit, the
+mirror of the lower bound that sizes the series), keeping its occurrence numbers. Every
+occurrence due after ``since`` is then exactly the one the whole schedule has (tested).
 """
 
 from __future__ import annotations

@@ -38,6 +38,13 @@ the temp table ``transition_candidates``:
 After either call the temp tables ``track_enrollments``, ``milestone_progress`` and
 ``track_progress`` describe the stints *after* the transitions (for a plan: as they would
 be), so touchpoints and statuses computed next agree with the run.
+
+An incremental run (:mod:`tierline.engine.scope`) decides them for its scope only
+(``accounts``: every account's transitions depend on its own rows), with the progress
+tables it built (``current``), and passes the complete stints it kept from earlier runs
+(``graduates``) so that graduation is re-evaluated for them with fresh metrics; it picks
+CSMs for upgraded accounts together with everybody else's (``csm=False``) and reads the
+counts from the temp tables (``listed=False``).
 """
 
 from __future__ import annotations
@@ -300,7 +307,11 @@ def _graduations(
     con.execute(f"CREATE OR REPLACE TEMP TABLE {GRADUATIONS_TABLE} AS {sql}", {"as_of": as_of})
 
 
-def _plan(con: duckdb.DuckDBPyConnection, as_of: datetime, csm: CsmPlan | None) -> TransitionPlan:
+def _plan(
+    con: duckdb.DuckDBPyConnection, as_of: datetime, csm: CsmPlan | None, listed: bool = True
+) -> TransitionPlan:
+    if not listed:
+        return TransitionPlan(as_of=as_of, upgrades=(), stalls=(), graduations=(), csm=csm)
     ups = con.execute(
         "SELECT account_id, from_track, to_track, from_level, to_level, outcome, outcome_kept, "
         f"missed, started_at, transition_at, round, assign_csm FROM {UPGRADES_TABLE} "
@@ -518,6 +529,7 @@ def apply_transitions(
     kept: bool | None = None,
     csm: bool = True,
     graduates: str | None = None,
+    listed: bool = True,
 ) -> TransitionPlan:
     """Plan, then record the upgrades and file the graduation requests (idempotent).
 
@@ -525,7 +537,9 @@ def apply_transitions(
     recorded), one files the new requests; each writes audit rows too. Runs in its own
     transaction unless the caller holds one. A second call adds nothing: the stints have
     moved, and the requests are pending. ``accounts``, ``current``, ``kept``, ``csm``,
-    ``graduates``: as for :func:`plan_transitions`.
+    ``graduates``: as for :func:`plan_transitions`. ``listed=False`` leaves the plan's
+    ``upgrades``, ``stalls`` and ``graduations`` empty: the caller reads the temp tables
+    (``transition_upgrades``, ``transition_candidates``, ``transition_graduations``).
     """
     moment = utc_naive(as_of)
     picks = _decide(
@@ -543,7 +557,7 @@ def apply_transitions(
     seg = driving_segmentation(project)
     if seg is None:
         _build_candidates(con, project, moment)
-        plan = _plan(con, moment, picks)
+        plan = _plan(con, moment, picks, listed)
         return TransitionPlan(plan.as_of, (), plan.stalls, (), None, applied=True)
     params: dict[str, object] = {
         "seg": seg.id,
@@ -581,7 +595,7 @@ def apply_transitions(
             {"as_of": moment, "tz": project.timezone},
         )
     _build_candidates(con, project, moment)
-    done = _plan(con, moment, picks)
+    done = _plan(con, moment, picks, listed)
     return TransitionPlan(
         done.as_of,
         done.upgrades,

@@ -15,6 +15,12 @@ the previous round moved. The upgrades of every round land in ``transition_upgra
 
 and ``track_enrollments`` / ``milestone_progress`` / ``track_progress`` end up describing
 the stints after the upgrades. Nothing outside temp tables is written.
+
+Only the accounts that move are rebuilt: the first round reads the progress tables as they
+are (when the caller says they are current, as a run's are), and when some account moves,
+the later rounds and the final tables are computed for the movers alone and merged into the
+first round's rows of everybody else (each account's stints depend on its own rows only).
+A scope (``accounts``) restricts the scratch rows, hence everything, to those accounts.
 """
 
 from __future__ import annotations
@@ -208,6 +214,7 @@ def run_upgrades(
     if not current:
         _progress(con, project, as_of, None, kept)
     moved = False
+    rounds = 0  # rounds in which some account moved
     for step in range(1, len(project.tracks) + 2):
         if moved:
             _progress(con, project, as_of, _ROUND, kept)
@@ -235,12 +242,16 @@ def run_upgrades(
             [seg.id, project.version, as_of],
         )
         moved = True
+        rounds += 1
     if moved:
         con.execute(
             f"CREATE OR REPLACE TEMP TABLE {_MOVED} AS SELECT DISTINCT account_id "
             f"FROM {UPGRADES_TABLE}"
         )
-        _progress(con, project, as_of, _MOVED, kept)
+        if rounds > 1:
+            # the tables hold only the last round's movers: rebuild every mover's rows (after
+            # one round they hold every mover's, as rebuilt for the second round)
+            _progress(con, project, as_of, _MOVED, kept)
         for table in _DERIVED:
             base = f"{_BASE}_{table}"
             con.execute(f"DELETE FROM {base} WHERE account_id IN (SELECT account_id FROM {_MOVED})")
