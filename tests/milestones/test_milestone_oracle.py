@@ -76,6 +76,11 @@ def tracks(draw: st.DrawFn) -> Track:
         for i in range(n)
     )
     stall = draw(st.one_of(st.none(), st.integers(1, 20)))
+    return track_of(milestones, stall)
+
+
+def track_of(milestones: tuple[Milestone, ...], stall: int | None = None) -> Track:
+    """A level-1 product track ``t`` with these milestones (and a stall rule of N days)."""
     return Track(
         id="t",
         name="T",
@@ -279,17 +284,11 @@ def test_state_is_rebuilt_when_events_change_behind_the_mark(store: Store) -> No
     events without received_at make runs scan in full."""
     store.con.execute("DELETE FROM events")
     clear_milestone_state(store.con)
-    track = Track(
-        id="t",
-        name="T",
-        level=1,
-        driver="product",
-        ttfv_target_days=(1, 2),
-        completion_target=(0.5, 0.9),
-        milestones=(
+    track = track_of(
+        (
             Milestone("m0", Gate("count", "login", at_least=2), due_days=5, ttfv=True),
             Milestone("m1", Gate("distinct_users", "login", at_least=2), due_days=9),
-        ),
+        )
     )
     project = project_of(track)
     h = [T0 + timedelta(hours=k) for k in range(10)]
@@ -344,15 +343,7 @@ def test_a_late_event_of_a_person_already_kept_moves_their_first_time(store: Sto
     store.con.execute("DELETE FROM events")
     clear_milestone_state(store.con)
     gate = Gate("distinct_users", "login", at_least=2)
-    track = Track(
-        id="t",
-        name="T",
-        level=1,
-        driver="product",
-        ttfv_target_days=(1, 2),
-        completion_target=(0.5, 0.9),
-        milestones=(Milestone("m0", gate, due_days=5, ttfv=True),),
-    )
+    track = track_of((Milestone("m0", gate, due_days=5, ttfv=True),))
     project = project_of(track)
     h = [T0 + timedelta(hours=k) for k in range(10)]
     load_batch(store, "a", [RefEvent("p1", "login", h[5]), RefEvent("p2", "login", h[3])], 0, R0)

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 
 from sqlglot import exp
 
@@ -60,40 +61,31 @@ class DecisionSelect:
 
     ``explanation`` holds the explanation JSON for the accounts whose outcome is NULL only.
     A compiled SELECT may be shared (compiles are memoised): treat its expressions as
-    read-only, and use :meth:`sql`, :meth:`explanation_sqls` and :meth:`columns`, which
-    generate their text once per object.
+    read-only; :meth:`sql`, :attr:`explanation_sqls` and :attr:`columns` generate their
+    text once per object.
     """
 
     select: exp.Select
     decisions: tuple[Decision, ...]
-    _memo: dict[str, object] = field(
+    _sql: dict[str, str] = field(
         default_factory=dict, init=False, repr=False, compare=False, hash=False
     )
 
     def sql(self, dialect: str = "duckdb") -> str:
-        """The SELECT as SQL text in ``dialect`` (generated once)."""
-        key = f"sql:{dialect}"
-        text = self._memo.get(key)
-        if not isinstance(text, str):
-            text = to_sql(self.select, dialect)
-            self._memo[key] = text
-        return text
+        """The SELECT as SQL text in ``dialect`` (generated once per dialect)."""
+        if dialect not in self._sql:
+            self._sql[dialect] = to_sql(self.select, dialect)
+        return self._sql[dialect]
 
-    def explanation_sqls(self) -> tuple[tuple[int, str], ...]:
-        """(code, DuckDB SQL rendering its explanation) for every decision, in order."""
-        kept = self._memo.get("explanations")
-        if not isinstance(kept, tuple):
-            kept = tuple((d.code, to_sql(d.explanation, "duckdb")) for d in self.decisions)
-            self._memo["explanations"] = kept
-        return kept
+    @cached_property
+    def explanation_sqls(self) -> tuple[str, ...]:
+        """The DuckDB SQL rendering each decision's explanation, in ``decisions`` order."""
+        return tuple(to_sql(d.explanation, "duckdb") for d in self.decisions)
 
+    @cached_property
     def columns(self) -> frozenset[str]:
         """The lower-cased names of every column the SELECT reads."""
-        kept = self._memo.get("columns")
-        if not isinstance(kept, frozenset):
-            kept = frozenset(c.name.lower() for c in self.select.find_all(exp.Column))
-            self._memo["columns"] = kept
-        return kept
+        return frozenset(c.name.lower() for c in self.select.find_all(exp.Column))
 
     def decision(self, code: int) -> Decision:
         """The decision with ``code`` (KeyError if none)."""

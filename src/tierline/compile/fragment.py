@@ -27,30 +27,13 @@ __all__ = [
 ]
 
 
-# Valid conditions already parsed, per (SQL text, the known fields and their types): a
-# policy repeats conditions (a rule's flag and its explanation parse the same text), and
-# sqlglot's parser is the largest fixed cost of a compile. Errors are never kept.
-_PARSED: dict[tuple[str, tuple[tuple[str, str], ...]], exp.Expression] = {}
-_PARSED_KEPT = 4096
-
-
 def parse_condition_sql(cond: Condition, project: Project) -> exp.Expression:
-    """Parse a condition and check it names only account fields (CompileError if not).
-
-    Returns a fresh expression each call (the caller may modify it).
-    """
-    fields = tuple((f.name, f.type) for f in project.fields)
-    key = (cond.sql, fields)
-    tree = _PARSED.get(key)
-    if tree is None:
-        try:
-            tree = parse_condition(cond.sql, dict(fields), cond.loc)
-        except PolicyError as err:
-            raise CompileError(str(err)) from err
-        if len(_PARSED) >= _PARSED_KEPT:
-            _PARSED.clear()
-        _PARSED[key] = tree
-    return tree.copy()
+    """Parse a condition and check it names only account fields (CompileError if not)."""
+    known = {f.name: f.type for f in project.fields}
+    try:
+        return parse_condition(cond.sql, known, cond.loc)
+    except PolicyError as err:
+        raise CompileError(str(err)) from err
 
 
 def condition_columns(trees: Iterable[exp.Expression]) -> list[str]:

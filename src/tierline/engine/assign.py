@@ -228,7 +228,7 @@ def _examples(value: object) -> tuple[str, ...]:
 
 def book_columns(compiled: list[DecisionSelect], account_columns: list[str]) -> list[str]:
     """The account columns the decision SELECTs read (``id`` first), in table order."""
-    read = frozenset().union(*(ds.columns() for ds in compiled))
+    read = frozenset().union(*(ds.columns for ds in compiled))
     return ["id", *(c for c in account_columns if c.lower() in read and c != "id")]
 
 

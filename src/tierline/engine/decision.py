@@ -46,7 +46,7 @@ def record_decisions(
     }
     ids: dict[int, int] = {}
     missing: list[list[object]] = []
-    for decision, (_, sql) in zip(compiled.decisions, compiled.explanation_sqls(), strict=True):
+    for decision, sql in zip(compiled.decisions, compiled.explanation_sqls, strict=True):
         found = known.get((decision.code, sql))
         if found is None:
             missing.append(
