@@ -17,7 +17,13 @@ from hypothesis import strategies as st
 from metrics_book import add_event
 
 from tierline.engine.metrics import metric_values, metrics_query
-from tierline.engine.rollup import ROLLUP_TABLES, refresh_rollups, rollup_state, usable_rollup
+from tierline.engine.rollup import (
+    PERSON_FIRST,
+    ROLLUP_TABLES,
+    refresh_rollups,
+    rollup_state,
+    usable_rollup,
+)
 from tierline.policy.metrics import MetricSet, load_metrics_text
 from tierline.store import Store
 
@@ -65,6 +71,8 @@ LAG = st.sampled_from([0, 0, 1, 60, 3 * 24 * 60])  # minutes between ts and rece
 # as_of: minutes after T0, on midnights and off them
 AS_OF = st.one_of(st.integers(0, 75 * 24 * 60), st.integers(0, 75).map(lambda d: d * 24 * 60))
 
+SOME = "(SELECT 'a1' AS account_id UNION ALL SELECT 'a3' UNION ALL SELECT 'nobody')"
+
 Event = tuple[str, str | None, str, int, dict[str, object]]
 
 
@@ -107,6 +115,11 @@ def _check(con: duckdb.DuckDBPyConnection, metrics: MetricSet, times: list[int])
         full = metric_values(con, metrics, as_of, incremental=False)
         inc = metric_values(con, metrics, as_of, incremental=True)
         assert inc == full, as_of
+        # scoped to some accounts (one unknown): each scan keeps only their rows
+        some = {"a1", "a3"}
+        for incremental in (True, False):
+            scoped = metric_values(con, metrics, as_of, incremental=incremental, accounts=SOME)
+            assert scoped == {k: v for k, v in full.items() if k in some}, as_of
         if state is not None and state.mark <= as_of:
             assert "mark" in metrics_query(con, metrics, as_of)[1]  # rollups were read
 
@@ -193,3 +206,45 @@ def test_an_event_stored_below_the_watermark_rebuilds(con: duckdb.DuckDBPyConnec
     assert refresh_rollups(con, metrics, through=t + timedelta(days=1)) == 2  # rebuilt
     assert usable_rollup(con, as_of) is not None
     assert metric_values(con, metrics, as_of)["a1"] == {"logins": 2}
+
+
+def test_person_first_rollup_is_kept_once_a_metric_needs_it(
+    con: duckdb.DuckDBPyConnection,
+) -> None:
+    windowed = load_metrics_text("users_30d: {distinct_users: {}, window: 30d}\n")
+    ever = load_metrics_text("users_ever: {distinct_users: {event: login}}\n")
+    t = datetime(2026, 3, 1)
+    add_event(con, "m1", "a1", "p1", "login", t)
+    add_event(con, "m2", "a1", "p2", "login", t + timedelta(hours=1))
+    refresh_rollups(con, windowed, through=t + timedelta(hours=2))
+    state = rollup_state(con)
+    assert state is not None and PERSON_FIRST not in state.specs
+    assert con.execute("SELECT count(*) FROM event_person_first").fetchone() == (0,)
+    as_of = t + timedelta(days=1)
+    sql, _ = metrics_query(con, ever, as_of)
+    assert "event_person_first" not in sql  # not kept: raw events, same values
+    assert metric_values(con, ever, as_of) == metric_values(con, ever, as_of, incremental=False)
+    # p3 arrives, then a project that needs first times: backfilled up to the old mark
+    add_event(
+        con, "m3", "a1", "p3", "login", t - timedelta(days=2), received=t + timedelta(hours=3)
+    )
+    add_event(con, "m4", "a1", "p1", "login", t + timedelta(hours=3))
+    refresh_rollups(con, ever)
+    state = rollup_state(con)
+    assert state is not None and PERSON_FIRST in state.specs
+    first = con.execute(
+        "SELECT person_id, min(first_ts), count(*) FROM event_person_first GROUP BY 1 ORDER BY 1"
+    ).fetchall()
+    assert first == [
+        ("p1", t, 1),
+        ("p2", t + timedelta(hours=1), 1),
+        ("p3", t - timedelta(days=2), 1),
+    ]
+    sql, _ = metrics_query(con, ever, as_of)
+    assert "event_person_first" in sql
+    assert metric_values(con, ever, as_of)["a1"] == {"users_ever": 3}
+    # kept from now on, also by refreshes for projects that do not need it
+    add_event(con, "m5", "a1", "p4", "login", t + timedelta(hours=4))
+    refresh_rollups(con, windowed)
+    assert metric_values(con, ever, as_of)["a1"] == {"users_ever": 4}
+    assert metric_values(con, ever, as_of) == metric_values(con, ever, as_of, incremental=False)

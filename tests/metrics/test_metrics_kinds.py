@@ -11,7 +11,7 @@ import duckdb
 import pytest
 from metrics_book import add_event
 
-from tierline.compile.metric import compile_metrics
+from tierline.compile.metric import PERSON_FIRST_SPEC, compile_metrics
 from tierline.engine.metrics import METRICS_TABLE, compute_metrics, metric_values, metrics_query
 from tierline.engine.rollup import refresh_rollups
 from tierline.policy.metrics import load_metrics_text
@@ -202,13 +202,16 @@ def test_one_grouped_scan_per_source() -> None:
     for table in ("events", "tickets", "nps", "billing"):
         assert sql.count(f"FROM {table}") == 1
     assert sql.count("GROUP BY") == 4
-    incremental = compile_metrics(METRICS, incremental=True, specs=("nosuch",))
+    kept = ("nosuch", PERSON_FIRST_SPEC)  # no filtered spec rolled up; first times kept
+    incremental = compile_metrics(METRICS, incremental=True, specs=kept)
     # raw events: one range scan of the new rows, one of the old rows at window edges
     assert incremental.count("FROM events") == 2
     assert incremental.count("FROM event_rollup_daily") == 1  # logins, usage, first, last
     assert incremental.count("FROM event_person_daily") == 1  # users_30d
     assert incremental.count("FROM event_person_first") == 1  # users_ever
     assert "metric_rollup_daily" not in incremental  # no spec rolled up: raw rows
+    # first times not kept: users_ever reads raw events
+    assert "event_person_first" not in compile_metrics(METRICS, incremental=True, specs=())
     for table in ("tickets", "nps", "billing"):
         assert incremental.count(f"FROM {table}") == 1
 

@@ -27,7 +27,8 @@ What each metric reads when incremental (its *mode*):
 - ``daily``: ``count``/``first``/``last`` without ``where`` → ``event_rollup_daily``;
 - ``person_daily``: windowed ``distinct_users`` without ``where`` → ``event_person_daily``;
 - ``person_first``: ``distinct_users`` without ``where`` or window → ``event_person_first``
-  (a person counts when their first event is at or before ``T - O``; no partial days);
+  (a person counts when their first event is at or before ``T - O``; no partial days), once
+  the rollups keep that table (:data:`PERSON_FIRST_SPEC` among the ``specs``);
 - ``spec``: ``count``/``first``/``last``/``distinct_users``/``distinct`` whose ``where``
   and ``value`` read only ``account_id``, ``event``, ``person_id`` and ``properties``
   (not ``ts``, ``received_at``, ``message_id`` or ``as_of``), once the project's rollup has
@@ -36,6 +37,11 @@ What each metric reads when incremental (its *mode*):
   up yet) → raw events in the window (the whole history when the metric has no window).
 
 ``distinct`` counts values by their text (``CAST(value AS VARCHAR)``), in both modes.
+
+Scoped: with ``accounts`` (a relation with an ``account_id`` column, e.g. the run's scope),
+the query returns only those accounts, and every scan (raw events, each rollup table, the
+other sources) keeps only their rows before grouping: an incremental run that needs the
+metrics of a few thousand accounts does not aggregate the whole book.
 """
 
 from __future__ import annotations
@@ -55,6 +61,7 @@ from tierline.policy.metrics import AS_OF, DIALECT, Metric, MetricSet
 
 __all__ = [
     "MODES",
+    "PERSON_FIRST_SPEC",
     "ROLLUP_COLUMNS",
     "Mode",
     "RollupSpec",
@@ -73,6 +80,8 @@ _DAY = "INTERVAL 1 DAY"
 _ZERO_KINDS = frozenset({"count", "distinct_users", "distinct"})
 _SPEC_KINDS = frozenset({"count", "first", "last", "distinct_users", "distinct"})
 _SOURCES = ("events", "tickets", "nps", "billing")
+# Among the ``specs`` of an incremental compile: the rollups keep ``event_person_first``.
+PERSON_FIRST_SPEC = "event_person_first"
 
 
 def bucket(ts: str) -> str:
@@ -180,7 +189,9 @@ def metric_mode(metric: Metric, specs: Collection[str]) -> Mode:
     if metric.kind in ("count", "first", "last"):
         return "daily"
     if metric.kind == "distinct_users":
-        return "person_daily" if metric.window is not None else "person_first"
+        if metric.window is not None:
+            return "person_daily"
+        return "person_first" if PERSON_FIRST_SPEC in specs else "raw"
     return "raw"
 
 
@@ -279,7 +290,12 @@ def _raw_aggregate(metric: Metric, cond: str) -> str:
     raise CompileError(f"metric {metric.name!r}: {kind} is not an aggregate")
 
 
-def _raw_source(metrics: Sequence[Metric], source: str) -> str:
+def _in_scope(accounts: str | None) -> str:
+    """``AND account_id IN (the scope)``, or nothing without one."""
+    return "" if accounts is None else f" AND account_id IN (SELECT account_id FROM {accounts})"
+
+
+def _raw_source(metrics: Sequence[Metric], source: str, accounts: str | None = None) -> str:
     """One grouped scan over a source table for every metric reading it."""
     spec = metrics[0].spec
     known = f" AND received_at <= {_T}" if spec.known_column else ""
@@ -291,7 +307,7 @@ def _raw_source(metrics: Sequence[Metric], source: str) -> str:
     low = "" if None in lows else f" AND {spec.time} > LEAST({', '.join(str(x) for x in lows)})"
     return (
         f"SELECT account_id, {', '.join(cols)} FROM {source} "
-        f"WHERE {spec.time} <= {_T}{known}{low} GROUP BY account_id"
+        f"WHERE {spec.time} <= {_T}{known}{low}{_in_scope(accounts)} GROUP BY account_id"
     )
 
 
@@ -329,7 +345,9 @@ _TABLES: dict[Mode, str] = {
 _COMBINE = {"count": "SUM", "first": "MIN", "last": "MAX", "distinct_users": "SUM"}
 
 
-def _incremental_events(metrics: Sequence[Metric], specs: Collection[str]) -> list[str]:
+def _incremental_events(
+    metrics: Sequence[Metric], specs: Collection[str], accounts: str | None = None
+) -> list[str]:
     """The CTEs of an incremental run's events: ``ev_raw`` (raw rows), ``src_events``.
 
     ``src_events`` is one GROUP BY account over partial aggregates: one grouped scan of the
@@ -339,7 +357,7 @@ def _incremental_events(metrics: Sequence[Metric], specs: Collection[str]) -> li
     modes = {m.name: metric_mode(m, specs) for m in metrics}
     keys = {m.name: s.key for m in metrics if (s := rollup_spec(m)) is not None}
     raw_cols = _RAW_COLS.format(day=bucket("ts"))
-    known = f"ts <= {_T} AND received_at <= {_T}"
+    known = f"ts <= {_T} AND received_at <= {_T}{_in_scope(accounts)}"
     raw = [f"SELECT {raw_cols} FROM events WHERE {known} AND received_at > {_MARK}"]
     old: list[str] = []
     for m in metrics:
@@ -372,7 +390,8 @@ def _incremental_events(metrics: Sequence[Metric], specs: Collection[str]) -> li
             cols.append(f"{agg} FILTER (WHERE {conds[m.name]}) AS {_col(m.name)}")
         parts.append(
             f"SELECT account_id, {', '.join(cols)} FROM {table} "
-            f"WHERE {' OR '.join(dict.fromkeys(conds.values()))} GROUP BY account_id"
+            f"WHERE ({' OR '.join(dict.fromkeys(conds.values()))}){_in_scope(accounts)} "
+            "GROUP BY account_id"
         )
     if distinct:
         gathered: list[str] = []
@@ -386,7 +405,7 @@ def _incremental_events(metrics: Sequence[Metric], specs: Collection[str]) -> li
                 key = "item" if mode == "spec" else "person_id"
                 gathered.append(
                     f"SELECT account_id, {i} AS metric, {key} AS key FROM {_TABLES[mode]} "
-                    f"WHERE {_rolled_cond(m, mode, keys.get(m.name))}"
+                    f"WHERE {_rolled_cond(m, mode, keys.get(m.name))}{_in_scope(accounts)}"
                 )
         ctes.append(f"ev_keys AS ({' UNION ALL '.join(gathered)})")
         cols = [
@@ -430,16 +449,23 @@ def account_fields(metrics: MetricSet) -> tuple[str, ...]:
 
 
 def compile_metrics(
-    metrics: MetricSet, *, incremental: bool = False, specs: Collection[str] = ()
+    metrics: MetricSet,
+    *,
+    incremental: bool = False,
+    specs: Collection[str] = (),
+    accounts: str | None = None,
 ) -> str:
     """One SQL query computing every metric per account as of ``$as_of`` (see module doc).
 
     ``incremental`` reads the rollups (parameter ``$mark`` = their watermark); ``specs``
-    are the :attr:`RollupSpec.key` s that ``metric_rollup_daily`` holds. The SQL does not
-    depend on T, so it is compiled once per metric set (a backtest reuses it every day).
+    are the :attr:`RollupSpec.key` s that ``metric_rollup_daily`` holds; ``accounts`` (a
+    table name or a parenthesised SELECT with ``account_id``) limits the query to those
+    accounts. The SQL does not depend on T, so it is compiled once per metric set (a
+    backtest reuses it every day).
     """
     wanted = frozenset(specs) if incremental else frozenset()
-    return _compile(metrics, incremental, frozenset(s for s in wanted if s in _keys(metrics)))
+    keys = frozenset(s for s in wanted if s in _keys(metrics) or s == PERSON_FIRST_SPEC)
+    return _compile(metrics, incremental, keys, accounts)
 
 
 def _keys(metrics: MetricSet) -> frozenset[str]:
@@ -447,19 +473,22 @@ def _keys(metrics: MetricSet) -> frozenset[str]:
 
 
 @functools.lru_cache(maxsize=64)
-def _compile(metrics: MetricSet, incremental: bool, specs: frozenset[str]) -> str:
+def _compile(
+    metrics: MetricSet, incremental: bool, specs: frozenset[str], accounts: str | None
+) -> str:
     fields = account_fields(metrics)
     extra = "".join(f", {_col(f)}" for f in fields)
-    ctes = [f"acct AS (SELECT id AS account_id{extra} FROM accounts_as_of({_T}))"]
+    only = "" if accounts is None else f" WHERE id IN (SELECT account_id FROM {accounts})"
+    ctes = [f"acct AS (SELECT id AS account_id{extra} FROM accounts_as_of({_T}){only})"]
     joins: list[str] = []
     for source in _SOURCES:
         group = [m for m in metrics.aggregates if m.source == source]
         if not group:
             continue
         if source == "events" and incremental:
-            ctes.extend(_incremental_events(group, specs))
+            ctes.extend(_incremental_events(group, specs, accounts))
         else:
-            ctes.append(f"src_{source} AS ({_raw_source(group, source)})")
+            ctes.append(f"src_{source} AS ({_raw_source(group, source, accounts)})")
         joins.append(f"LEFT JOIN src_{source} USING (account_id)")
     base = ["account_id", *(_col(f) for f in fields)]
     for m in metrics.aggregates:

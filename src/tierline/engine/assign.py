@@ -29,7 +29,7 @@ policy version, and no window over the account versions when none has a second v
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -232,17 +232,34 @@ def book_columns(compiled: list[DecisionSelect], account_columns: list[str]) -> 
     return ["id", *(c for c in account_columns if c.lower() in read and c != "id")]
 
 
-def _load_book(con: duckdb.DuckDBPyConnection, columns: list[str], as_of: datetime) -> str:
+def _load_book(
+    con: duckdb.DuckDBPyConnection,
+    columns: list[str],
+    as_of: datetime,
+    unassigned_in: Sequence[str] = (),
+) -> str:
     """The book as of ``as_of`` (only the columns the policy reads) for every segmentation.
 
     Usually a temp table: the latest version of each account is picked once (a window over
     every version), not once per segmentation. When no account has a second version loaded
     by ``as_of`` (a store's first import; the importer numbers versions 1, 2, … per
     account), every version is the latest, and the book is a temp view straight over
-    ``account_versions``, with no window and no copy. Returns ``"VIEW"`` or ``"TABLE"``.
+    ``account_versions``, with no window and no copy. ``unassigned_in``: when every
+    segmentation decides only its unassigned accounts (their ids), the book holds only the
+    accounts some of them has not assigned (a daily run's new accounts), as a temp table.
+    Returns ``"VIEW"`` or ``"TABLE"``.
     """
     picked = ", ".join(f'"{c}"' for c in columns)
     moment = f"TIMESTAMP '{as_of:%Y-%m-%d %H:%M:%S.%f}'"
+    settled, params = "", list[object]()
+    if unassigned_in:
+        marks = ", ".join("?" for _ in unassigned_in)
+        settled = (
+            " AND id NOT IN (SELECT account_id FROM assignments "
+            f"WHERE segmentation IN ({marks}) GROUP BY account_id "
+            f"HAVING count(DISTINCT segmentation) = {len(set(unassigned_in))})"
+        )
+        params = list(unassigned_in)
     try:
         latest = _rows(
             con,
@@ -250,14 +267,17 @@ def _load_book(con: duckdb.DuckDBPyConnection, columns: list[str], as_of: dateti
             [as_of],
         )[0][0]
         if int(str(latest)) <= 1:
+            kind = "TABLE" if settled else "VIEW"
             con.execute(
-                f"CREATE OR REPLACE TEMP VIEW {_BOOK} AS SELECT {picked} FROM account_versions "
-                f"WHERE loaded_at <= {moment} AND closed_won_at <= {moment}"
+                f"CREATE OR REPLACE TEMP {kind} {_BOOK} AS SELECT {picked} FROM account_versions "
+                f"WHERE loaded_at <= {moment} AND closed_won_at <= {moment}{settled}",
+                params,
             )
-            return "VIEW"
+            return kind
         con.execute(
-            f"CREATE OR REPLACE TEMP TABLE {_BOOK} AS SELECT {picked} FROM ({_BOOK_SQL})",
-            [as_of, as_of],
+            f"CREATE OR REPLACE TEMP TABLE {_BOOK} AS SELECT {picked} FROM ({_BOOK_SQL}) "
+            f"WHERE TRUE{settled}",
+            [as_of, as_of, *params],
         )
     except duckdb.Error as exc:
         raise EngineError(f"cannot read the book as of {as_of:%Y-%m-%d %H:%M}: {exc}") from exc
@@ -413,6 +433,12 @@ def _moves(
     return moves, kept_override, kept_null, outdated
 
 
+def _state(con: duckdb.DuckDBPyConnection, sid: str, version: str) -> tuple[bool, bool]:
+    """Whether a segmentation has assignment rows, and rows made under another version."""
+    has_rows, other = (bool(v) for v in _rows(con, _STATE, [sid, sid, version])[0])
+    return has_rows, other
+
+
 def _segmentation(
     con: duckdb.DuckDBPyConnection,
     seg: Segmentation,
@@ -421,9 +447,10 @@ def _segmentation(
     as_of: datetime,
     now: datetime,
     mode: Mode,
+    state: tuple[bool, bool],
 ) -> SegmentationResult:
     sid, version = seg.id, project.version
-    has_rows, other = (bool(v) for v in _rows(con, _STATE, [sid, sid, version])[0])
+    has_rows, other = state
     _decide(con, seg, compiled, fresh=not has_rows, only_new=not other)
     groups = _rows(con, _GROUPS, [])
     assigned = tuple(
@@ -531,9 +558,14 @@ def assign_accounts(
         if mode != "preview":
             sync_outcome_ranks(con, project)
         compiled = [segmentation_decisions(s, project, source=_BOOK) for s in project.segmentations]
-        book = _load_book(con, book_columns(compiled, list(store.account_columns())), when)
-        for seg, decisions in zip(project.segmentations, compiled, strict=True):
-            results.append(_segmentation(con, seg, decisions, project, when, recorded, mode))
+        states = [_state(con, seg.id, project.version) for seg in project.segmentations]
+        # every segmentation decides only its unassigned accounts: a book of those alone
+        settled = all(has_rows and not other for has_rows, other in states)
+        unassigned_in = [seg.id for seg in project.segmentations] if settled else []
+        columns = book_columns(compiled, list(store.account_columns()))
+        book = _load_book(con, columns, when, unassigned_in)
+        for seg, decisions, state in zip(project.segmentations, compiled, states, strict=True):
+            results.append(_segmentation(con, seg, decisions, project, when, recorded, mode, state))
         for table in (_DECIDED, _MOVES):
             con.execute(f"DROP TABLE IF EXISTS {table}")
         con.execute(f"DROP {book} IF EXISTS {_BOOK}")

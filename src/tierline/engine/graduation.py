@@ -225,11 +225,11 @@ def prepare_metrics(
         ) from exc
     try:
         metric_set = load_metrics(project.root / "metrics.yaml", project.fields)
-        rel = metrics_relation(con, metric_set, as_of, incremental=True)
+        scope_filter("account_id", accounts)  # checks the relation's form
+        rel = metrics_relation(con, metric_set, as_of, incremental=True, accounts=accounts)
         view = f"{METRICS_TABLE}_view"
         rel.create_view(view, replace=True)
-        only = "" if accounts is None else f"WHERE TRUE{scope_filter('account_id', accounts)}"
-        con.execute(f"CREATE OR REPLACE TEMP TABLE {METRICS_TABLE} AS SELECT * FROM {view} {only}")
+        con.execute(f"CREATE OR REPLACE TEMP TABLE {METRICS_TABLE} AS SELECT * FROM {view}")
         con.execute(f"DROP VIEW IF EXISTS {view}")
     except (TierlineError, duckdb.Error) as exc:
         raise EngineError(

@@ -48,15 +48,23 @@ def metrics_query(
     as_of: datetime,
     *,
     incremental: bool = True,
+    accounts: str | None = None,
 ) -> tuple[str, dict[str, object]]:
-    """The SQL computing the metrics as of ``as_of`` and its parameters."""
+    """The SQL computing the metrics as of ``as_of`` and its parameters.
+
+    ``accounts``: only these accounts (a table name or a parenthesised SELECT with
+    ``account_id``); None: every account of ``accounts_as_of(T)``.
+    """
     moment = utc_naive(as_of)
     params: dict[str, object] = {"as_of": moment}
     state = usable_rollup(con, moment) if incremental else None
     if state is None:
-        return compile_metrics(metric_set(metrics)), params
+        return compile_metrics(metric_set(metrics), accounts=accounts), params
     params["mark"] = state.mark
-    return compile_metrics(metric_set(metrics), incremental=True, specs=state.specs), params
+    sql = compile_metrics(
+        metric_set(metrics), incremental=True, specs=state.specs, accounts=accounts
+    )
+    return sql, params
 
 
 def metrics_relation(
@@ -65,9 +73,10 @@ def metrics_relation(
     as_of: datetime,
     *,
     incremental: bool = True,
+    accounts: str | None = None,
 ) -> duckdb.DuckDBPyRelation:
-    """The metrics of every account as of ``as_of`` as a DuckDB relation (one row each)."""
-    sql, params = metrics_query(con, metrics, as_of, incremental=incremental)
+    """The metrics of every account (or of ``accounts``) as of ``as_of`` (one row each)."""
+    sql, params = metrics_query(con, metrics, as_of, incremental=incremental, accounts=accounts)
     try:
         return con.sql(sql, params=params)
     except duckdb.Error as exc:
@@ -81,9 +90,10 @@ def compute_metrics(
     *,
     incremental: bool = True,
     table: str = METRICS_TABLE,
+    accounts: str | None = None,
 ) -> str:
-    """Write every metric per account as of ``as_of`` into the temp table ``table``."""
-    sql, params = metrics_query(con, project, as_of, incremental=incremental)
+    """Write every metric per account (of ``accounts``) as of ``as_of`` into ``table``."""
+    sql, params = metrics_query(con, project, as_of, incremental=incremental, accounts=accounts)
     try:
         con.execute(f"CREATE OR REPLACE TEMP TABLE {table} AS {sql}", params)
     except duckdb.Error as exc:
@@ -97,9 +107,10 @@ def metric_values(
     as_of: datetime,
     *,
     incremental: bool = True,
+    accounts: str | None = None,
 ) -> dict[str, dict[str, Any]]:
-    """Every metric per account as of ``as_of``: account id → metric name → value."""
-    table = compute_metrics(con, project, as_of, incremental=incremental)
+    """Every metric per account (of ``accounts``) as of ``as_of``: id → name → value."""
+    table = compute_metrics(con, project, as_of, incremental=incremental, accounts=accounts)
     cur = con.execute(f"SELECT * FROM {table} ORDER BY account_id")
     names = [str(d[0]) for d in cur.description][1:]
     return {str(r[0]): dict(zip(names, r[1:], strict=True)) for r in cur.fetchall()}

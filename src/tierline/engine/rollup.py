@@ -10,7 +10,10 @@ the metric windows ``(lo, hi]``; see :mod:`tierline.compile.metric`):
 - ``event_person_daily(account_id, day, event, person_id)``: who did what on which day
   (windowed ``distinct_users``);
 - ``event_person_first(account_id, event, person_id, first_ts)``: when each person first did
-  each event (``distinct_users`` without a window);
+  each event (``distinct_users`` without a window). Keeping it means an anti-join with the
+  whole table at every refresh, so it is kept only once a metric needs it: a refresh
+  without a project, or with one that has such a metric, backfills it (once) and lists it
+  in ``rollup_optional``; until then those metrics read raw events;
 - ``metric_rollup_daily(spec, account_id, day, item, n, first_ts, last_ts)`` and
   ``rollup_specs(spec, filter_sql, item_sql)``: per-day rows of the filtered metrics of the
   projects refreshed so far (:class:`tierline.compile.metric.RollupSpec`).
@@ -35,13 +38,14 @@ from typing import Any
 
 import duckdb
 
-from tierline.compile.metric import bucket, rollup_spec
+from tierline.compile.metric import PERSON_FIRST_SPEC, bucket, metric_mode, rollup_spec
 from tierline.engine.state import utc_naive
 from tierline.errors import EngineError
 from tierline.policy.metrics import MetricSet
 from tierline.policy.model import Project
 
 __all__ = [
+    "PERSON_FIRST",
     "ROLLUP_TABLES",
     "RollupState",
     "ensure_rollups",
@@ -56,7 +60,11 @@ ROLLUP_TABLES = (
     "event_person_first",
     "metric_rollup_daily",
     "rollup_specs",
+    "rollup_optional",
 )
+# What ``rollup_optional`` lists when ``event_person_first`` is kept (and in
+# :attr:`RollupState.specs` then, where the metric compiler looks for it).
+PERSON_FIRST = PERSON_FIRST_SPEC
 _DDL = (
     "CREATE TABLE IF NOT EXISTS rollup_state ("
     "mark TIMESTAMP NOT NULL, rolled BIGINT NOT NULL, refreshed_at TIMESTAMP)",
@@ -70,13 +78,18 @@ _DDL = (
     "day DATE, item VARCHAR, n BIGINT, first_ts TIMESTAMP, last_ts TIMESTAMP)",
     "CREATE TABLE IF NOT EXISTS rollup_specs (spec VARCHAR PRIMARY KEY, filter_sql VARCHAR, "
     "item_sql VARCHAR)",
+    "CREATE TABLE IF NOT EXISTS rollup_optional (name VARCHAR PRIMARY KEY)",
 )
 _DAY = bucket("ts")
 
 
 @dataclass(frozen=True)
 class RollupState:
-    """Where the rollups stand: the watermark, how many events they hold, their specs."""
+    """Where the rollups stand: the watermark, how many events they hold, their specs.
+
+    ``specs`` holds the :attr:`RollupSpec.key` s rolled up in ``metric_rollup_daily``, and
+    :data:`PERSON_FIRST` when ``event_person_first`` is kept.
+    """
 
     mark: datetime
     rolled: int
@@ -107,8 +120,30 @@ def rollup_state(con: duckdb.DuckDBPyConnection) -> RollupState | None:
     row = _one(con, "SELECT mark, rolled FROM rollup_state")
     if row is None or not isinstance(row[0], datetime):
         return None
-    specs = frozenset(str(r[0]) for r in con.execute("SELECT spec FROM rollup_specs").fetchall())
-    return RollupState(row[0], int(row[1]), specs)
+    specs = {str(r[0]) for r in con.execute("SELECT spec FROM rollup_specs").fetchall()}
+    if _person_first_kept(con):
+        specs.add(PERSON_FIRST)
+    return RollupState(row[0], int(row[1]), frozenset(specs))
+
+
+def _person_first_kept(con: duckdb.DuckDBPyConnection) -> bool:
+    """True when ``event_person_first`` is kept (a store from before the flag: not yet)."""
+    found = _one(
+        con,
+        "SELECT count(*) FROM duckdb_tables() WHERE table_name = 'rollup_optional' "
+        "AND database_name = current_database() AND schema_name = current_schema()",
+    )
+    if not found or not found[0]:
+        return False
+    row = _one(con, "SELECT count(*) FROM rollup_optional WHERE name = ?", [PERSON_FIRST])
+    return bool(row and row[0])
+
+
+def _wants_person_first(project: Project | MetricSet | None) -> bool:
+    """Whether a refresh keeps ``event_person_first`` (no project: keep every rollup)."""
+    if project is None:
+        return True
+    return any(metric_mode(m, (PERSON_FIRST,)) == "person_first" for m in project.metrics)
 
 
 def _received_through(con: duckdb.DuckDBPyConnection, mark: datetime) -> int:
@@ -164,8 +199,30 @@ def _roll_specs(
     con.execute(f"INSERT INTO metric_rollup_daily SELECT * FROM ({union}) ORDER BY day", params)
 
 
+def _roll_person_first(
+    con: duckdb.DuckDBPyConnection, rows: str, params: dict[str, object], *, fresh: bool
+) -> None:
+    """Add the people's first times for the events ``rows`` selects (``fresh``: table empty)."""
+    people = f"{rows} AND ts IS NOT NULL AND person_id IS NOT NULL"
+    new = (
+        "SELECT account_id, event, person_id, min(ts) AS first_ts FROM events "
+        f"WHERE {people} GROUP BY ALL"
+    )
+    if fresh:
+        con.execute(f"INSERT INTO event_person_first {new}", params)
+        return
+    con.execute(
+        f"INSERT INTO event_person_first SELECT n.* FROM ({new}) AS n "
+        "WHERE NOT EXISTS (SELECT 1 FROM event_person_first AS o WHERE "
+        "o.account_id IS NOT DISTINCT FROM n.account_id "
+        "AND o.event IS NOT DISTINCT FROM n.event "
+        "AND o.person_id = n.person_id AND o.first_ts <= n.first_ts)",
+        params,
+    )
+
+
 def _roll_events(con: duckdb.DuckDBPyConnection, rows: str, params: dict[str, object]) -> None:
-    """Append rows of the project-independent rollups for the events ``rows`` selects."""
+    """Append rows of the daily rollups every project reads for the events ``rows`` selects."""
     rows = f"{rows} AND ts IS NOT NULL"
     con.execute(
         f"INSERT INTO event_rollup_daily SELECT account_id, {_DAY}, event, count(*), min(ts), "
@@ -176,15 +233,6 @@ def _roll_events(con: duckdb.DuckDBPyConnection, rows: str, params: dict[str, ob
     con.execute(
         f"INSERT INTO event_person_daily SELECT DISTINCT account_id, {_DAY}, event, person_id "
         f"FROM events WHERE {people} ORDER BY 2",
-        params,
-    )
-    con.execute(
-        "INSERT INTO event_person_first SELECT n.* FROM (SELECT account_id, event, person_id, "
-        f"min(ts) AS first_ts FROM events WHERE {people} GROUP BY ALL) AS n "
-        "WHERE NOT EXISTS (SELECT 1 FROM event_person_first AS o WHERE "
-        "o.account_id IS NOT DISTINCT FROM n.account_id "
-        "AND o.event IS NOT DISTINCT FROM n.event "
-        "AND o.person_id = n.person_id AND o.first_ts <= n.first_ts)",
         params,
     )
 
@@ -214,7 +262,8 @@ def refresh_rollups(
     ``through`` defaults to the latest ``received_at`` in the store; the watermark never
     moves back. With a ``project``, its filtered metrics get their own daily rows
     (backfilled from the rolled events the first time); specs registered earlier are kept
-    up to date by every refresh. A watermark that no longer holds (see the module doc)
+    up to date by every refresh, and so is ``event_person_first`` once kept (backfilled the
+    first time a refresh wants it). A watermark that no longer holds (see the module doc)
     rebuilds everything.
     """
     ensure_rollups(con)
@@ -227,9 +276,16 @@ def refresh_rollups(
         top = utc_naive(through) if through is not None else _latest(con)
         added_specs = _specs(con, project)
         added = 0
+        kept = state is not None and _person_first_kept(con)
+        person_first = kept or _wants_person_first(project)
+        old = "received_at <= CAST($mark AS TIMESTAMP)"
         if state is not None and added_specs:
-            old = "received_at <= CAST($mark AS TIMESTAMP)"
             _roll_specs(con, added_specs, old, {"mark": state.mark})
+        if person_first and not kept:
+            con.execute("DELETE FROM event_person_first")
+            if state is not None:
+                _roll_person_first(con, old, {"mark": state.mark}, fresh=True)
+            con.execute("INSERT INTO rollup_optional VALUES (?)", [PERSON_FIRST])
         if top is not None and (state is None or top > state.mark):
             rows = "received_at <= CAST($top AS TIMESTAMP)"
             params: dict[str, object] = {"top": top}
@@ -238,6 +294,8 @@ def refresh_rollups(
                 params["mark"] = state.mark
             added = _count(con, rows, params)
             _roll_events(con, rows, params)
+            if person_first:
+                _roll_person_first(con, rows, params, fresh=state is None)
             _roll_specs(con, None, rows, params)
             rolled = (state.rolled if state is not None else 0) + added
             con.execute("DELETE FROM rollup_state")

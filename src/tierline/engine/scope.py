@@ -324,7 +324,13 @@ def _gate_events(project: Project) -> str:
 def _scope_sql(project: Project) -> str:
     """The SELECT of ``run_scope`` (parameters ``$since``, ``$as_of``, ``$max_id``, ``$mark``)."""
     return f"""
-WITH dirty AS (
+WITH late AS MATERIALIZED (
+  SELECT e.account_id, g.gate_key, e.ts FROM events AS e
+  JOIN {_gate_events(project)} ON g.event = e.event
+  WHERE ($mark IS NULL OR e.received_at > CAST($mark AS TIMESTAMP))
+    AND e.ts <= CAST($since AS TIMESTAMP)
+),
+dirty AS (
   SELECT account_id FROM assignments
   WHERE id > $max_id
     OR (assigned_at > CAST($since AS TIMESTAMP) AND assigned_at <= CAST($as_of AS TIMESTAMP))
@@ -332,12 +338,13 @@ WITH dirty AS (
   SELECT id FROM account_versions
   WHERE loaded_at > CAST($since AS TIMESTAMP) AND loaded_at <= CAST($as_of AS TIMESTAMP)
   UNION
-  SELECT e.account_id FROM events AS e
-  JOIN {_gate_events(project)} ON g.event = e.event
-  JOIN {REACHED_TABLE} AS r ON r.gate_key = g.gate_key AND r.account_id = e.account_id
-  WHERE ($mark IS NULL OR e.received_at > CAST($mark AS TIMESTAMP))
-    AND e.ts <= CAST($since AS TIMESTAMP)
-    AND r.reached_at >= e.ts AND r.reached_at <= CAST($since AS TIMESTAMP)
+  SELECT l.account_id FROM late AS l
+  JOIN (
+    SELECT r.* FROM {REACHED_TABLE} AS r
+    WHERE r.reached_at <= CAST($since AS TIMESTAMP)
+      AND r.account_id IN (SELECT account_id FROM late)
+  ) AS r ON r.gate_key = l.gate_key AND r.account_id = l.account_id
+  WHERE r.reached_at >= l.ts
 ),
 woken AS (
   SELECT account_id FROM {ACCOUNTS_TABLE}

@@ -53,6 +53,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import duckdb
+from sqlglot import exp
 
 from tierline.engine.csm import CANDIDATES_TABLE as CSM_CANDIDATES
 from tierline.engine.csm import CsmPlan, assign_csms
@@ -294,6 +295,15 @@ def read_candidates(con: duckdb.DuckDBPyConnection) -> tuple[Candidate, ...]:
     return tuple(Candidate(str(a), str(b), str(c), str(d), e, str(f)) for a, b, c, d, e, f in rows)
 
 
+def _complete(rules: tuple[GraduationRule, ...], graduates: str | None) -> str:
+    """The accounts whose stint (after the upgrades) is complete on a track with a rule."""
+    ids = sorted({r.track.id for r in rules})
+    tracks = ", ".join(exp.Literal.string(i).sql(dialect="duckdb") for i in ids) or "NULL"
+    done = f"all_done AND track_id IN ({tracks})"
+    kept = "" if graduates is None else f" UNION SELECT account_id FROM {graduates} WHERE {done}"
+    return f"(SELECT account_id FROM {SUMMARY_TABLE} WHERE {done}{kept})"
+
+
 def _graduations(
     con: duckdb.DuckDBPyConnection,
     project: Project,
@@ -382,10 +392,13 @@ def _decide(
     empty: tuple[GraduationRule, ...] = ()
     given = relation_columns(con, metrics) - {"account_id"} if metrics is not None else set()
     rules = graduation_rules(project, seg, given) if seg is not None else empty
-    relation = prepare_metrics(con, project, moment, rules, metrics, accounts=accounts)
     if seg is None:
         seg = Segmentation("none", tracks=())
     run_upgrades(con, project, seg, moment, accounts=accounts, current=current, kept=kept)
+    # metrics only for the stints that may graduate: complete, on a track with a rule
+    relation = prepare_metrics(
+        con, project, moment, rules, metrics, accounts=_complete(rules, graduates)
+    )
     _graduations(con, project, seg, rules, relation, moment, graduates)
     return _csm(con, project, moment, outbox, pick=csm)
 
