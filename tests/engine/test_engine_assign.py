@@ -56,9 +56,7 @@ def test_assign_twice_adds_nothing(store: Store) -> None:
     # a new account: the next run's book holds it (and a4, unassigned in tier) alone
     add_account(store, "a9", 5000)
     third = assign_accounts(store, make_project(), AS_OF)
-    assert {o.outcome: o.count for o in third.segmentation("track").assigned} == {
-        "SELF_SERVE": 1
-    }
+    assert {o.outcome: o.count for o in third.segmentation("track").assigned} == {"SELF_SERVE": 1}
     assert third.segmentation("tier").unassigned_count == 1
     assert _count(store) == total + 2  # a9 in both segmentations (track, tier)
 
