@@ -14,6 +14,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from tierline.engine import touchpoint
 from tierline.engine.touchpoint import (
     CANDIDATE_COLUMNS,
     CANDIDATES_TABLE,
@@ -648,3 +649,20 @@ def test_the_seed_pack_schedules_its_touchpoints() -> None:
     assert due(rows, "self_serve_a", "missing_milestones_outreach") == [
         ("1", ts("2026-03-19 14:00:00"))
     ]
+
+
+def test_a_big_book_is_scheduled_in_batches_with_the_same_rows(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    stints = [("g5", "guided", "2026-01-05 14:00:00", None, NY), *SELF_STINTS]
+    con = book(stints, SELF_REACHED)
+    proj = project()
+    as_of = ts("2026-03-20 00:00:00")
+    whole = materialise_touchpoints(con, proj, as_of)
+    every = sorted(con.execute(f"SELECT * FROM {FULL_SCHEDULE_TABLE}").fetchall())
+    picked = sorted(con.execute(f"SELECT * FROM {CANDIDATES_TABLE}").fetchall())
+    monkeypatch.setattr(touchpoint, "SCHEDULE_BATCH", 1)  # a batch per (hash of an) account
+    batched = materialise_touchpoints(con, proj, as_of)
+    assert sorted(con.execute(f"SELECT * FROM {FULL_SCHEDULE_TABLE}").fetchall()) == every
+    assert sorted(con.execute(f"SELECT * FROM {CANDIDATES_TABLE}").fetchall()) == picked
+    assert batched == whole and whole.candidates > 0

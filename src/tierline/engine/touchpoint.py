@@ -78,6 +78,7 @@ __all__ = [
     "CANDIDATE_COLUMNS",
     "FULL_SCHEDULE_TABLE",
     "MAX_OCCURRENCES",
+    "SCHEDULE_BATCH",
     "SCHEDULE_TABLE",
     "UPCOMING_TABLE",
     "TouchpointRun",
@@ -96,6 +97,10 @@ FULL_SCHEDULE_TABLE = "touchpoint_schedule_all"
 CANDIDATES_TABLE = "touchpoint_candidates"
 UPCOMING_TABLE = "next_touchpoints"
 MAX_OCCURRENCES = 60
+# A book with more stints than this gets its schedule built in batches of about as many
+# accounts (by a hash of the id), one INSERT each: a million accounts' schedule in one
+# statement needs more than a 3 GB memory limit, a batch a fraction of it.
+SCHEDULE_BATCH = 250_000
 # The ``until`` word for "when every milestone of the track is done" (the track model's value).
 ALL_MILESTONES = "all milestones"
 CANDIDATE_COLUMNS: tuple[str, ...] = ("rule", "account_id", "episode", "kind", "due_at", "payload")
@@ -579,6 +584,21 @@ def _count(con: duckdb.DuckDBPyConnection, table: str) -> int:
     return int(row[0]) if row else 0
 
 
+def _batches(con: duckdb.DuckDBPyConnection, accounts: str | None) -> list[str | None]:
+    """The account scopes to build the schedule in: ``[accounts]``, or hash batches of a big
+    book (see :data:`SCHEDULE_BATCH`)."""
+    if accounts is not None:
+        return [accounts]
+    stints = _count(con, ENROLLMENT_TABLE)
+    if stints <= SCHEDULE_BATCH:
+        return [None]
+    n = -(-stints // SCHEDULE_BATCH)
+    return [
+        f"(SELECT DISTINCT account_id FROM {ENROLLMENT_TABLE} WHERE hash(account_id) % {n} = {i})"
+        for i in range(n)
+    ]
+
+
 def materialise_touchpoints(
     con: duckdb.DuckDBPyConnection,
     project: Project,
@@ -600,8 +620,8 @@ def materialise_touchpoints(
     whether the kept milestone state is fresh (None: check; when it is, ended stints read
     their milestones from it instead of scanning the events). ``recent`` and ``since``:
     accounts of which only touches due after ``since`` are wanted (see
-    :func:`schedule_sql`); their schedule rows due by then are incomplete. A scoped
-    schedule (``accounts`` given) is not sorted.
+    :func:`schedule_sql`); their schedule rows due by then are incomplete. The schedule is
+    not sorted; a book with more than :data:`SCHEDULE_BATCH` stints has it built in batches.
     """
     needed = (ENROLLMENT_TABLE, PROGRESS_TABLE, "events")
     missing = [t for t in needed if t not in _relations(con)]
@@ -620,9 +640,14 @@ def materialise_touchpoints(
         if since is None:
             raise EngineError("touchpoints for recent accounts need the time they follow")
         params["since"] = utc_naive(since)
-    sql = schedule_sql(project, max_occurrences, accounts=accounts, kept=kept, recent=recent)
-    order = " ORDER BY account_id, rule, occurrence" if accounts is None else ""
-    con.execute(f"CREATE OR REPLACE TEMP TABLE {FULL_SCHEDULE_TABLE} AS {sql}{order}", params)
+    for i, batch in enumerate(_batches(con, accounts)):
+        sql = schedule_sql(project, max_occurrences, accounts=batch, kept=kept, recent=recent)
+        into = (
+            f"CREATE OR REPLACE TEMP TABLE {FULL_SCHEDULE_TABLE} AS"
+            if i == 0
+            else f"INSERT INTO {FULL_SCHEDULE_TABLE}"
+        )
+        con.execute(f"{into} {sql}", params)
     con.execute(
         f"CREATE OR REPLACE TEMP VIEW {SCHEDULE_TABLE} AS "
         f"SELECT * FROM {FULL_SCHEDULE_TABLE} WHERE is_current"
