@@ -13,8 +13,9 @@ in ``received_at`` order with a share of late events. Then, with DuckDB at ``--t
    every account, rollups and milestone state built from scratch, metrics, milestones,
    transitions, CSM assignment, touchpoints, outbox), committed;
 2. **daily runs**: one more day of events (``--events / --days`` of them, 3% late, up to 3
-   days back) is appended, untimed (``--checkpoint-after-load``: and checkpointed, untimed,
-   as an importer's commit may be; otherwise the run's commit usually checkpoints the
+   days back) is appended, untimed, and checkpointed, untimed, as ``tierline import events``
+   leaves it when it closes the store (``--no-checkpoint-after-load``: not checkpointed, as
+   a long-running ingest server's commits may leave it; the run's commit usually checkpoints the
    day's events too), and ``run`` as of ``T + 1 day`` is timed; the same for
    ``T + 2 days``; a third day's run is profiled (cProfile) to show where a daily run's time
    goes, step by step. Each daily run follows a run on the same store and policy version,
@@ -665,10 +666,12 @@ def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--no-baselines", action="store_true")
     parser.add_argument(
         "--checkpoint-after-load",
-        action="store_true",
-        help="CHECKPOINT the store after appending each day of events (untimed), as an "
-        "importer's commit may: the daily run then does not pay for checkpointing the "
-        "day's events when its own commit crosses DuckDB's WAL threshold",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="CHECKPOINT the store after appending each day of events (untimed), as "
+        "`tierline import events` does when it closes the store (default); with "
+        "--no-checkpoint-after-load the day's events stay in the WAL, as a long-running "
+        "ingest server's commits may leave them, and the daily run's commit checkpoints them",
     )
     parser.add_argument("--generate", type=Path, default=None, help=argparse.SUPPRESS)
     return parser.parse_args(argv)
@@ -894,8 +897,15 @@ def _goals(out: dict[str, Any]) -> None:
         ("daily run >= 20x faster than the full run", ratio >= 20),
         ("memory < 4 GB (engine)", out["engine_rss_gib"] * 1024**3 < 4e9),
     ]
-    out["goals"] = {g: bool(v) for g, v in goals}
-    say("goals:\n" + "\n".join(f"  {'PASS' if v else 'FAIL'} {g}" for g, v in goals))
+    skipped = {g for g, _ in goals if "pandas" in g and "pandas" not in core}
+    skipped |= {g for g, _ in goals if "hand-written" in g and "hand-written SQL" not in core}
+    out["goals"] = {g: None if g in skipped else bool(v) for g, v in goals}
+    say(
+        "goals:\n"
+        + "\n".join(
+            f"  {'NOT RUN' if g in skipped else 'PASS' if v else 'FAIL'} {g}" for g, v in goals
+        )
+    )
 
 
 if __name__ == "__main__":
