@@ -140,15 +140,24 @@ def generate_book(n: int, seed: int) -> pa.Table:
     return pa.table({"i": arrays["i"], **{name: arrays[name] for name in FIELD_NAMES}})
 
 
-def load_accounts(con: duckdb.DuckDBPyConnection, book: pa.Table) -> None:
-    """Insert the book as version 1 of each account into a store's ``account_versions``."""
+def load_accounts(
+    con: duckdb.DuckDBPyConnection,
+    book: pa.Table,
+    *,
+    closed_won: str = "TIMESTAMP '2026-01-05 15:00:00'",
+    loaded_at: str = "2026-01-01 00:00:00",
+) -> None:
+    """Insert the book as version 1 of each account into a store's ``account_versions``.
+
+    ``closed_won``: the SQL of closed_won_at (a constant, or a column of the book).
+    """
     con.register("bench_book", book)
     fields = ", ".join(FIELD_NAMES)
     con.execute(
         "INSERT INTO account_versions (id, name, currency, closed_won_at, version, loaded_at, "
         f"source, {fields}) "
         f"SELECT {account_id_sql('i')}, 'Account ' || i, 'USD', "
-        "TIMESTAMP '2026-01-05 15:00:00', 1, TIMESTAMP '2026-01-01 00:00:00', 'bench', "
+        f"{closed_won}, 1, TIMESTAMP '{loaded_at}', 'bench', "
         f"{fields} FROM bench_book"
     )
     con.unregister("bench_book")

@@ -59,7 +59,8 @@ import pandas as pd
 import polars as pl
 import pyarrow as pa
 
-from common import FIELD_NAMES, SEED_PACK, account_id_sql, generate_book
+from common import SEED_PACK, account_id_sql, generate_book
+from common import load_accounts as insert_book
 from tierline.engine.enrollment import ENROLLMENT_TABLE, materialise_enrollments
 from tierline.engine.metrics import METRICS_TABLE, compute_metrics
 from tierline.engine.milestone import PROGRESS_TABLE, progress_sql, progress_tables
@@ -111,14 +112,7 @@ def load_accounts(con: duckdb.DuckDBPyConnection, n: int, seed: int) -> np.ndarr
     won = closed_won(n, seed)
     book = generate_book(n, seed)
     book = book.append_column("won", pa.array(won.astype("datetime64[us]")))
-    con.register("bench_book", book)
-    fields = ", ".join(FIELD_NAMES)
-    con.execute(
-        "INSERT INTO account_versions (id, name, currency, closed_won_at, version, loaded_at, "
-        f"source, {fields}) SELECT {account_id_sql('i')}, 'Account ' || i, 'USD', won, 1, "
-        f"TIMESTAMP '2025-01-01', 'bench', {fields} FROM bench_book"
-    )
-    con.unregister("bench_book")
+    insert_book(con, book, closed_won="won", loaded_at="2025-01-01 00:00:00")
     return won
 
 

@@ -44,6 +44,7 @@ from typing import Any
 import duckdb
 from sqlglot import exp
 
+from tierline.engine.connection import joined_transaction, table_exists
 from tierline.engine.enrollment import Cell, literal_relation
 from tierline.engine.state import utc_naive
 from tierline.errors import EngineError
@@ -181,15 +182,6 @@ def _one(con: duckdb.DuckDBPyConnection, sql: str, params: object = None) -> tup
     return rows[0] if rows else None
 
 
-def _exists(con: duckdb.DuckDBPyConnection) -> bool:
-    row = _one(
-        con,
-        "SELECT count(*) FROM duckdb_tables() WHERE table_name = 'milestone_state' "
-        "AND database_name = current_database() AND schema_name = current_schema()",
-    )
-    return bool(row and row[0])
-
-
 def _read_only(con: duckdb.DuckDBPyConnection) -> bool:
     row = _one(
         con, "SELECT readonly FROM duckdb_databases() WHERE database_name = current_database()"
@@ -244,7 +236,7 @@ def _registered(con: duckdb.DuckDBPyConnection) -> set[str]:
 
 def milestone_state_fresh(con: duckdb.DuckDBPyConnection, project: Project) -> bool:
     """True when ``milestone_reached`` holds every event and every gate of ``project``."""
-    if not _exists(con):
+    if not table_exists(con, "milestone_state"):
         return False
     mark = _mark(con)
     if mark is None:
@@ -366,20 +358,6 @@ def _apply(
             con.execute(f"DROP TABLE IF EXISTS {table}")
 
 
-def _begin(con: duckdb.DuckDBPyConnection) -> bool:
-    """Start a transaction unless the caller holds one; whether this call owns it.
-
-    A failed BEGIN would abort the caller's transaction, so look first: inside a transaction
-    two statements share one transaction id, in autocommit mode each gets its own.
-    """
-    first = _one(con, "SELECT txid_current()")
-    second = _one(con, "SELECT txid_current()")
-    if first is not None and second is not None and first[0] == second[0]:
-        return False
-    con.execute("BEGIN TRANSACTION")
-    return True
-
-
 def _sync_gates(con: duckdb.DuckDBPyConnection, gates: Sequence[GateDef]) -> tuple[GateDef, ...]:
     """Drop the state of gates the project no longer has; register and return the new ones."""
     keys = [g.key for g in gates]
@@ -455,17 +433,9 @@ def refresh_milestone_state(con: duckdb.DuckDBPyConnection, project: Project) ->
     """
     if _read_only(con):
         return False
-    own = _begin(con)
     try:
-        usable = _refresh(con, project)
+        with joined_transaction(con):
+            usable = _refresh(con, project)
     except duckdb.Error as exc:
-        if own:
-            con.execute("ROLLBACK")
         raise EngineError(f"refreshing the milestone state: {exc}") from exc
-    except BaseException:
-        if own:
-            con.execute("ROLLBACK")
-        raise
-    if own:
-        con.execute("COMMIT")
     return usable

@@ -39,6 +39,7 @@ from typing import Any
 import duckdb
 
 from tierline.compile.metric import PERSON_FIRST_SPEC, bucket, metric_mode, rollup_spec
+from tierline.engine.connection import table_exists
 from tierline.engine.state import utc_naive
 from tierline.errors import EngineError
 from tierline.policy.metrics import MetricSet
@@ -110,12 +111,7 @@ def ensure_rollups(con: duckdb.DuckDBPyConnection) -> None:
 
 def rollup_state(con: duckdb.DuckDBPyConnection) -> RollupState | None:
     """The rollups' state, or None before the first refresh."""
-    found = _one(
-        con,
-        "SELECT count(*) FROM duckdb_tables() WHERE table_name = 'rollup_state' "
-        "AND database_name = current_database() AND schema_name = current_schema()",
-    )
-    if not found or not found[0]:
+    if not table_exists(con, "rollup_state"):
         return None
     row = _one(con, "SELECT mark, rolled FROM rollup_state")
     if row is None or not isinstance(row[0], datetime):
@@ -128,12 +124,7 @@ def rollup_state(con: duckdb.DuckDBPyConnection) -> RollupState | None:
 
 def _person_first_kept(con: duckdb.DuckDBPyConnection) -> bool:
     """True when ``event_person_first`` is kept (a store from before the flag: not yet)."""
-    found = _one(
-        con,
-        "SELECT count(*) FROM duckdb_tables() WHERE table_name = 'rollup_optional' "
-        "AND database_name = current_database() AND schema_name = current_schema()",
-    )
-    if not found or not found[0]:
+    if not table_exists(con, "rollup_optional"):
         return False
     row = _one(con, "SELECT count(*) FROM rollup_optional WHERE name = ?", [PERSON_FIRST])
     return bool(row and row[0])

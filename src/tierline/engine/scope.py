@@ -86,6 +86,7 @@ from typing import Any, Final
 
 import duckdb
 
+from tierline.engine.connection import table_exists
 from tierline.engine.csm import PLAN_TABLE as CSM_PLAN_TABLE
 from tierline.engine.enrollment import Cell, driving_segmentation, literal_relation
 from tierline.engine.graduation import graduating_tracks
@@ -246,12 +247,8 @@ def _milestone_mark(con: duckdb.DuckDBPyConnection) -> tuple[datetime | None, in
 
     ``applied`` is None when the state is missing.
     """
-    exists = _one(
-        con,
-        "SELECT count(*) FROM duckdb_tables() WHERE table_name = 'milestone_state' "
-        "AND database_name = current_database() AND schema_name = current_schema()",
-    )
-    row = _one(con, "SELECT mark, applied, ts_sum FROM milestone_state") if exists[0] else ()
+    exists = table_exists(con, "milestone_state")
+    row = _one(con, "SELECT mark, applied, ts_sum FROM milestone_state") if exists else ()
     if not row:
         return None, None, 0
     return (row[0] if isinstance(row[0], datetime) else None, int(row[1] or 0), int(row[2] or 0))

@@ -55,6 +55,7 @@ from datetime import datetime
 import duckdb
 from sqlglot import exp
 
+from tierline.engine.connection import joined_transaction
 from tierline.engine.csm import CANDIDATES_TABLE as CSM_CANDIDATES
 from tierline.engine.csm import CsmPlan, assign_csms
 from tierline.engine.enrollment import (
@@ -448,20 +449,6 @@ def plan_transitions(
     return _plan(con, moment, picks)
 
 
-def _begin(con: duckdb.DuckDBPyConnection) -> bool:
-    """Start a transaction unless the caller holds one; whether this call owns it.
-
-    A failed BEGIN would abort the caller's transaction, so look first: inside a transaction
-    two statements share one transaction id, in autocommit mode each gets its own.
-    """
-    first = con.execute("SELECT txid_current()").fetchone()
-    second = con.execute("SELECT txid_current()").fetchone()
-    if first is not None and second is not None and first[0] == second[0]:
-        return False
-    con.execute("BEGIN TRANSACTION")
-    return True
-
-
 _INSERT_UPGRADES = f"""
 INSERT INTO assignments (account_id, segmentation, outcome, explanation, policy_version,
   assigned_at, source, recorded_at)
@@ -578,8 +565,7 @@ def apply_transitions(
         "now": utc_naive(now),
         "run_id": run_id,
     }
-    own = _begin(con)
-    try:
+    with joined_transaction(con):
         before = count_of(con, "SELECT max(id) FROM assignments")
         con.execute(_INSERT_UPGRADES, params)
         written = count_of(con, f"SELECT count(*) FROM assignments WHERE id > {before}")
@@ -590,12 +576,6 @@ def apply_transitions(
         marks = {"now": params["now"], "run_id": run_id, "before": before}
         con.execute(_AUDIT_REQUESTS, marks)
         con.execute(_NOTE_REQUESTS, {"before": before})
-    except BaseException:
-        if own:
-            con.execute("ROLLBACK")
-        raise
-    if own:
-        con.execute("COMMIT")
     if count_of(con, f"SELECT count(*) FROM {UPGRADES_TABLE}"):
         # the upgraded accounts' stints from the recorded rows (the same as the scratch
         # rows gave: same track, same time, after every earlier row)
