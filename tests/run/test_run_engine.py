@@ -147,6 +147,23 @@ def test_run_twice_adds_nothing(book: Project) -> None:
     assert json.loads(runs[1][1])["added"] == 0
 
 
+def test_a_run_leaves_its_csm_picks_kept(book: Project) -> None:
+    """The run folds the picks it appended into ``csm_picks``: the next run reads them kept."""
+    with Store.open(book.store_path, book.fields) as store:
+        run(store, book, datetime(2026, 4, 21))
+        con = store.con
+        picks = con.execute(
+            "SELECT account_id, json_extract_string(payload, '$.csm_id') FROM outbox "
+            "WHERE kind = 'csm_assignment' ORDER BY account_id"
+        ).fetchall()
+        kept = con.execute("SELECT account_id, csm_id FROM csm_picks ORDER BY account_id")
+        assert picks and kept.fetchall() == picks
+        top = con.execute("SELECT max(seq) FROM outbox").fetchall()
+        assert con.execute("SELECT mark, folded FROM csm_picks_state").fetchall() == [
+            (top[0][0], len(picks))
+        ]
+
+
 def test_dry_run_writes_nothing_and_matches_the_real_run(book: Project) -> None:
     moment = datetime(2026, 4, 21)
     with Store.open(book.store_path, book.fields) as store:

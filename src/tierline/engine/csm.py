@@ -35,9 +35,13 @@ accounts are ranked too, and the n-th account takes the n-th slot:
 
 A pool never gets more accounts than its free slots: the rest are *over capacity* — listed
 in :attr:`CsmPlan.unplaced` with the pool, counted in the pool's capacity report — and
-accounts no pool matches are listed with reason ``no_pool``. Nothing is written to the
-store (the earlier picks are read from the outbox once per call, into ``csm_prior``): the
-picks land in the temporary table ``csm_candidates`` as action candidates
+accounts no pool matches are listed with reason ``no_pool``. The earlier picks (each
+account's latest ``csm_assignment`` in the outbox, the view ``csm_prior``) are kept for the
+store's own outbox in ``csm_picks``, folded from the outbox rows added since the last call
+(``csm_picks_state`` holds the outbox ``seq`` folded up to and how many picks lie at or below
+it; a mismatch rebuilds it from the whole outbox); for any other outbox, or a read-only
+store, they are read from the outbox once per call. Nothing else is written: the picks
+land in the temporary table ``csm_candidates`` as action candidates
 (``rule`` = ``csm:<pool>``, ``account_id``, ``episode`` = the current stint's start as
 ``YYYY-MM-DDTHH:MM:SS``, ``kind`` = ``csm_assignment``, ``due_at`` = the stint start,
 ``payload`` JSON with ``to``, ``csm_id``, ``csm_name``, ``pool``, ``strategy``, ``track_id``,
@@ -54,6 +58,7 @@ from typing import Literal
 import duckdb
 from sqlglot import exp
 
+from tierline.engine.connection import joined_transaction, table_exists
 from tierline.engine.enrollment import ENROLLMENT_TABLE, literal_relation, literal_select
 from tierline.engine.state import utc_naive
 from tierline.errors import EngineError
@@ -62,6 +67,8 @@ from tierline.policy.staffing import CsmAssignment, Strategy
 
 __all__ = [
     "CANDIDATES_TABLE",
+    "KEPT_STATE",
+    "KEPT_TABLE",
     "PLAN_TABLE",
     "PRIOR_TABLE",
     "STAFF_TABLE",
@@ -70,6 +77,7 @@ __all__ = [
     "PoolCapacity",
     "Unplaced",
     "assign_csms",
+    "keep_picks",
 ]
 
 CANDIDATES_TABLE = "csm_candidates"
@@ -77,7 +85,24 @@ PLAN_TABLE = "csm_plan"
 STAFF_TABLE = "csm_staff"
 PRIOR_TABLE = "csm_prior"
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)?$")
-_PRIOR_COLUMNS = (("account_id", "VARCHAR"), ("csm_id", "VARCHAR"), ("pool", "VARCHAR"))
+_PRIOR_COLUMNS = (
+    ("account_id", "VARCHAR"),
+    ("csm_id", "VARCHAR"),
+    ("pool", "VARCHAR"),
+    ("seq", "BIGINT"),
+    ("outbox_seq", "BIGINT"),
+)
+# The latest pick per account is kept in the store for its outbox, folded run by run.
+KEPT_OUTBOX = "outbox"
+KEPT_TABLE = "csm_picks"
+KEPT_STATE = "csm_picks_state"
+_FOLD_TABLE = "csm_picks_new"
+_READ_TABLE = "csm_prior_read"
+_KEPT_DDL = (
+    f"CREATE TABLE IF NOT EXISTS {KEPT_TABLE} (account_id VARCHAR, csm_id VARCHAR, "
+    "pool VARCHAR, seq BIGINT, outbox_seq BIGINT)",
+    f"CREATE TABLE IF NOT EXISTS {KEPT_STATE} (mark BIGINT, folded BIGINT)",
+)
 
 
 @dataclass(frozen=True)
@@ -192,28 +217,115 @@ def _pool_info(policy: CsmAssignment) -> str:
     return literal_relation("pool_info", columns, rows)
 
 
-def _relation_exists(con: duckdb.DuckDBPyConnection, name: str) -> bool:
+def _relation_columns(con: duckdb.DuckDBPyConnection, name: str) -> set[str] | None:
+    """The column names of ``name`` (None: no such table or view)."""
     try:
-        con.execute(f"SELECT * FROM {name} LIMIT 0")
+        cur = con.execute(f"SELECT * FROM {name} LIMIT 0")
     except duckdb.CatalogException:
+        return None
+    return {str(d[0]) for d in cur.description}
+
+
+def _parse_sql(outbox: str, newer: bool, ordered: bool = True) -> str:
+    """Each account's latest pick in ``outbox`` (``newer``: among rows after ``$mark``).
+
+    Latest is by the outbox's ``seq`` (``ordered``; an outbox without that column: by the
+    pick's own ``seq``, then the CSM id).
+    """
+    after = " AND seq > CAST($mark AS BIGINT)" if newer else ""
+    order = "outbox_seq DESC" if ordered else "pick_seq DESC NULLS LAST, csm_id"
+    outbox_seq = "seq" if ordered else "CAST(NULL AS BIGINT)"
+    return f"""
+SELECT account_id, csm_id, pool, pick_seq AS seq, outbox_seq FROM (
+  SELECT account_id,
+    json_extract_string(payload, '$.csm_id') AS csm_id,
+    json_extract_string(payload, '$.pool') AS pool,
+    TRY_CAST(json_extract_string(payload, '$.seq') AS BIGINT) AS pick_seq,
+    {outbox_seq} AS outbox_seq
+  FROM {outbox}
+  WHERE kind = 'csm_assignment'{after}
+)
+QUALIFY row_number() OVER (PARTITION BY account_id ORDER BY {order}) = 1
+"""
+
+
+def _kept_usable(con: duckdb.DuckDBPyConnection, outbox: str, ordered: bool) -> bool:
+    """Whether the picks can be kept in the store: its own outbox (with ``seq``), writable."""
+    if outbox != KEPT_OUTBOX or not ordered or not table_exists(con, outbox):
         return False
+    row = con.execute(
+        "SELECT readonly FROM duckdb_databases() WHERE database_name = current_database()"
+    ).fetchone()
+    return not (row and row[0])
+
+
+def _fold_kept(con: duckdb.DuckDBPyConnection, outbox: str) -> None:
+    """Bring ``csm_picks`` up to date with the outbox: fold the rows added since the mark.
+
+    The kept state is rebuilt from the whole outbox when it is missing or when the outbox's
+    CSM assignments at or before the mark are not the ones folded (rows deleted or added
+    below the mark).
+    """
+    for ddl in _KEPT_DDL:
+        con.execute(ddl)
+    state = con.execute(f"SELECT mark, folded FROM {KEPT_STATE}").fetchall()
+    mark, folded = (int(state[0][0]), int(state[0][1])) if state else (-1, -1)
+    row = con.execute(
+        "SELECT count(*) FILTER (WHERE kind = 'csm_assignment' AND seq <= $mark), "
+        "count(*) FILTER (WHERE kind = 'csm_assignment' AND seq > $mark), "
+        f"coalesce(max(seq), 0) FROM {outbox}",
+        {"mark": mark},
+    ).fetchone()
+    below, above, top = (int(row[0]), int(row[1]), int(row[2])) if row else (0, 0, 0)
+    if not state or below != folded:
+        con.execute(f"DELETE FROM {KEPT_TABLE}")
+        con.execute(f"INSERT INTO {KEPT_TABLE} {_parse_sql(outbox, newer=False)}")
+        below, above = below + above, 0
+    elif above:
+        con.execute(
+            f"CREATE OR REPLACE TEMP TABLE {_FOLD_TABLE} AS {_parse_sql(outbox, newer=True)}",
+            {"mark": mark},
+        )
+        con.execute(
+            f"DELETE FROM {KEPT_TABLE} WHERE account_id IN (SELECT account_id FROM {_FOLD_TABLE})"
+        )
+        con.execute(f"INSERT INTO {KEPT_TABLE} SELECT * FROM {_FOLD_TABLE}")
+        con.execute(f"DROP TABLE {_FOLD_TABLE}")
+    if not state or above or below != folded or top != mark:
+        con.execute(f"DELETE FROM {KEPT_STATE}")
+        con.execute(f"INSERT INTO {KEPT_STATE} VALUES (?, ?)", [top, below + above])
+
+
+def keep_picks(con: duckdb.DuckDBPyConnection, outbox: str = KEPT_OUTBOX) -> bool:
+    """Fold the picks appended to the store's outbox into ``csm_picks`` now (a run calls it
+    after appending its actions, so the next run finds them kept); False when they are not
+    kept (another outbox, one without ``seq``, or a read-only store)."""
+    columns = _relation_columns(con, outbox)
+    if columns is None or not _kept_usable(con, outbox, "seq" in columns):
+        return False
+    with joined_transaction(con):
+        _fold_kept(con, outbox)
     return True
 
 
-def _prior_sql(con: duckdb.DuckDBPyConnection, outbox: str | None) -> str:
-    """Earlier CSM assignments (account_id, csm_id, pool, seq): the outbox's, if any."""
-    empty = literal_select((*_PRIOR_COLUMNS, ("seq", "BIGINT")), [])
-    if outbox is None or not _relation_exists(con, outbox):
-        return empty
-    return f"""
-SELECT account_id,
-  json_extract_string(payload, '$.csm_id') AS csm_id,
-  json_extract_string(payload, '$.pool') AS pool,
-  TRY_CAST(json_extract_string(payload, '$.seq') AS BIGINT) AS seq
-FROM {outbox}
-WHERE kind = 'csm_assignment'
-QUALIFY row_number() OVER (PARTITION BY account_id ORDER BY seq DESC NULLS LAST) = 1
-"""
+def _prior(con: duckdb.DuckDBPyConnection, outbox: str | None) -> None:
+    """The view ``csm_prior``: each account's latest earlier pick (account_id, csm_id, pool,
+    seq, outbox_seq), kept in the store for its own outbox, else read from ``outbox``."""
+    columns = None if outbox is None else _relation_columns(con, outbox)
+    ordered = columns is not None and "seq" in columns
+    if outbox is None or columns is None:
+        source = f"({literal_select(_PRIOR_COLUMNS, [])})"
+    elif _kept_usable(con, outbox, ordered):
+        with joined_transaction(con):
+            _fold_kept(con, outbox)
+        source = KEPT_TABLE
+    else:
+        con.execute(
+            f"CREATE OR REPLACE TEMP TABLE {_READ_TABLE} AS "
+            f"{_parse_sql(outbox, newer=False, ordered=ordered)}"
+        )
+        source = _READ_TABLE
+    con.execute(f"CREATE OR REPLACE TEMP VIEW {PRIOR_TABLE} AS SELECT * FROM {source}")
 
 
 def _common_sql(prior: str) -> str:
@@ -447,15 +559,16 @@ def assign_csms(
 
     ``accounts_relation``: a table / view name or a parenthesised SELECT shaped like
     ``track_enrollments``. ``outbox``: the table of earlier actions (missing: none yet).
-    Rebuilds the temp tables ``csm_prior`` (the outbox's picks), ``csm_staff``, ``csm_plan``
-    and ``csm_candidates``.
+    Folds the outbox's new picks into ``csm_picks`` (see the module's notes), rebuilds the
+    temp view ``csm_prior`` and the temp tables ``csm_staff``, ``csm_plan`` and
+    ``csm_candidates``.
     """
     if outbox is not None and not _NAME.match(outbox):
         raise EngineError(f"outbox must be a table name, not {outbox!r}")
     policy = _policy(project)
     moment = utc_naive(as_of)
-    # the earlier picks, read from the outbox once for both statements
-    con.execute(f"CREATE OR REPLACE TEMP TABLE {PRIOR_TABLE} AS {_prior_sql(con, outbox)}")
+    # the earlier picks: kept in the store for its outbox, else read once for both statements
+    _prior(con, outbox)
     prior = f"SELECT * FROM {PRIOR_TABLE}"
     params: dict[str, object] = {"as_of": moment}
     con.execute(

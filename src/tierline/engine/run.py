@@ -61,7 +61,7 @@ import duckdb
 
 from tierline.engine.assign import assign_accounts
 from tierline.engine.csm import CANDIDATES_TABLE as CSM_CANDIDATES
-from tierline.engine.csm import assign_csms
+from tierline.engine.csm import assign_csms, keep_picks
 from tierline.engine.enrollment import ENROLLMENT_TABLE, driving_segmentation
 from tierline.engine.graduation import SUMMARY_NAMES, graduation_rules
 from tierline.engine.milestone import milestone_progress
@@ -380,6 +380,8 @@ def _steps(
         created_at=now,
         expire_before=expiry_cutoff(as_of, catch_up),
     )
+    if not dry_run:
+        keep_picks(con)  # the next run reads today's picks kept, not from the outbox
     by_kind, expired_by_kind, by_rule = _grouped(con, run_id)
     actions = outbox_rows(con, "run_id = ?", [run_id], limit=limit, urgent_first=True)
     picks = {p.account_id for p in csm.picks}
