@@ -413,32 +413,54 @@ def _plan_sql(project: Project, policy: CsmAssignment, relation: str, prior: str
     """Every account that needs a CSM and has none: its pool, and its CSM when it fits."""
     strategy = policy.strategy
     return f"""
-WITH {_common_sql(prior)},
+WITH prior AS ({prior}),
 stints AS (
   SELECT s.account_id, s.track_id, s.level, s.started_at, s.ended_at, s.source,
     lag(s.track_id) OVER (PARTITION BY s.account_id ORDER BY s.started_at) AS prev_track
   FROM {relation} AS s
 ),
-bands AS (
-  SELECT account_id, outcome AS band FROM assignments_as_of(CAST($as_of AS TIMESTAMP))
-  WHERE segmentation = $band_seg
-),
-needs AS (
-  SELECT c.account_id, c.track_id, track_info.level, c.started_at, bd.band, v.arr
+-- the current stints that want a CSM, of accounts never picked one: the book, ARR and band
+-- are read for these accounts only
+wanting AS (
+  SELECT c.account_id, c.track_id, track_info.level, c.started_at
   FROM stints AS c
-  JOIN valued AS v ON v.account_id = c.account_id
   JOIN {_track_info(project)} ON track_info.track_id = c.track_id
   LEFT JOIN (SELECT track_id, assign_csm FROM {_track_info(project)}) AS pt
     ON pt.track_id = c.prev_track
-  LEFT JOIN bands AS bd ON bd.account_id = c.account_id
   WHERE c.ended_at IS NULL
-    AND v.csm_id IS NULL
     AND NOT EXISTS (SELECT 1 FROM prior AS p WHERE p.account_id = c.account_id)
     AND (
       track_info.driver IN ('csm', 'professional_services')
       OR (c.source = 'auto_upgrade' AND coalesce(pt.assign_csm, false))
     )
   QUALIFY row_number() OVER (PARTITION BY c.account_id ORDER BY c.started_at DESC) = 1
+),
+book AS (
+  SELECT id AS account_id, nullif(trim(csm_id), '') AS csm_id, acv FROM account_versions
+  WHERE loaded_at <= CAST($as_of AS TIMESTAMP) AND id IN (SELECT account_id FROM wanting)
+  QUALIFY row_number() OVER (PARTITION BY id ORDER BY version DESC) = 1
+),
+latest_arr AS (
+  SELECT account_id, arg_max(arr, month) AS arr FROM arr
+  WHERE month <= CAST($as_of AS DATE) AND account_id IN (SELECT account_id FROM wanting)
+  GROUP BY account_id
+),
+valued AS (
+  SELECT b.account_id, b.csm_id, coalesce(a.arr, b.acv, 0) AS arr
+  FROM book AS b LEFT JOIN latest_arr AS a USING (account_id)
+),
+bands AS (
+  SELECT account_id, outcome AS band FROM assignments
+  WHERE segmentation = $band_seg AND assigned_at <= CAST($as_of AS TIMESTAMP)
+    AND account_id IN (SELECT account_id FROM wanting)
+  QUALIFY row_number() OVER (PARTITION BY account_id ORDER BY assigned_at DESC, id DESC) = 1
+),
+needs AS (
+  SELECT w.account_id, w.track_id, w.level, w.started_at, bd.band, v.arr
+  FROM wanting AS w
+  JOIN valued AS v ON v.account_id = w.account_id
+  LEFT JOIN bands AS bd ON bd.account_id = w.account_id
+  WHERE v.csm_id IS NULL
 ),
 routed AS (
   SELECT n.*, route_info.pool

@@ -331,13 +331,20 @@ summary AS (
   SELECT * FROM {SUMMARY_TABLE}
   {"" if kept is None else f"UNION ALL BY NAME SELECT * EXCLUDE (last_reached_at) FROM {kept}"}
 ),
+done AS (SELECT account_id FROM summary WHERE all_done),
 outcomes AS (
   SELECT account_id, outcome FROM {assignments}
   WHERE segmentation = {seg_id} AND assigned_at <= CAST($as_of AS TIMESTAMP)
+    AND account_id IN (SELECT account_id FROM done)
   QUALIFY row_number() OVER (
     PARTITION BY account_id
     ORDER BY CASE WHEN source = 'rule' THEN 0 ELSE 1 END DESC, assigned_at DESC, id DESC
   ) = 1
+),
+book AS (
+  SELECT * FROM account_versions
+  WHERE loaded_at <= CAST($as_of AS TIMESTAMP) AND id IN (SELECT account_id FROM done)
+  QUALIFY row_number() OVER (PARTITION BY id ORDER BY version DESC) = 1
 ),
 fired AS (
   SELECT p.account_id, p.track_id, rules.to_track, rules.to_outcome, rules.approval,
@@ -356,7 +363,7 @@ fired AS (
     ) AS VARCHAR) AS evidence
   FROM summary AS p
   JOIN rules ON rules.track_id = p.track_id
-  JOIN accounts_as_of(CAST($as_of AS TIMESTAMP)) AS b ON b.id = p.account_id
+  JOIN book AS b ON b.id = p.account_id
   LEFT JOIN csms AS staff ON staff.id = b.csm_id
   LEFT JOIN last_reached AS lr ON lr.account_id = p.account_id
   LEFT JOIN outcomes AS o ON o.account_id = p.account_id
