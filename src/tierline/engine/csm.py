@@ -58,7 +58,12 @@ from typing import Literal
 import duckdb
 from sqlglot import exp
 
-from tierline.engine.connection import joined_transaction, table_exists
+from tierline.engine.connection import (
+    joined_transaction,
+    read_only,
+    relation_columns,
+    table_exists,
+)
 from tierline.engine.enrollment import ENROLLMENT_TABLE, literal_relation, literal_select
 from tierline.engine.state import utc_naive
 from tierline.errors import EngineError
@@ -217,15 +222,6 @@ def _pool_info(policy: CsmAssignment) -> str:
     return literal_relation("pool_info", columns, rows)
 
 
-def _relation_columns(con: duckdb.DuckDBPyConnection, name: str) -> set[str] | None:
-    """The column names of ``name`` (None: no such table or view)."""
-    try:
-        cur = con.execute(f"SELECT * FROM {name} LIMIT 0")
-    except duckdb.CatalogException:
-        return None
-    return {str(d[0]) for d in cur.description}
-
-
 def _parse_sql(outbox: str, newer: bool, ordered: bool = True) -> str:
     """Each account's latest pick in ``outbox`` (``newer``: among rows after ``$mark``).
 
@@ -253,10 +249,7 @@ def _kept_usable(con: duckdb.DuckDBPyConnection, outbox: str, ordered: bool) -> 
     """Whether the picks can be kept in the store: its own outbox (with ``seq``), writable."""
     if outbox != KEPT_OUTBOX or not ordered or not table_exists(con, outbox):
         return False
-    row = con.execute(
-        "SELECT readonly FROM duckdb_databases() WHERE database_name = current_database()"
-    ).fetchone()
-    return not (row and row[0])
+    return not read_only(con)
 
 
 def _fold_kept(con: duckdb.DuckDBPyConnection, outbox: str) -> None:
@@ -300,7 +293,7 @@ def keep_picks(con: duckdb.DuckDBPyConnection, outbox: str = KEPT_OUTBOX) -> boo
     """Fold the picks appended to the store's outbox into ``csm_picks`` now (a run calls it
     after appending its actions, so the next run finds them kept); False when they are not
     kept (another outbox, one without ``seq``, or a read-only store)."""
-    columns = _relation_columns(con, outbox)
+    columns = relation_columns(con, outbox)
     if columns is None or not _kept_usable(con, outbox, "seq" in columns):
         return False
     with joined_transaction(con):
@@ -311,7 +304,7 @@ def keep_picks(con: duckdb.DuckDBPyConnection, outbox: str = KEPT_OUTBOX) -> boo
 def _prior(con: duckdb.DuckDBPyConnection, outbox: str | None) -> None:
     """The view ``csm_prior``: each account's latest earlier pick (account_id, csm_id, pool,
     seq, outbox_seq), kept in the store for its own outbox, else read from ``outbox``."""
-    columns = None if outbox is None else _relation_columns(con, outbox)
+    columns = None if outbox is None else relation_columns(con, outbox)
     ordered = columns is not None and "seq" in columns
     if outbox is None or columns is None:
         source = f"({literal_select(_PRIOR_COLUMNS, [])})"
@@ -328,21 +321,32 @@ def _prior(con: duckdb.DuckDBPyConnection, outbox: str | None) -> None:
     con.execute(f"CREATE OR REPLACE TEMP VIEW {PRIOR_TABLE} AS SELECT * FROM {source}")
 
 
-def _common_sql(prior: str) -> str:
-    """CTEs shared by the statements: the book as of T with ARR, and earlier assignments."""
+def _valued_sql(within: str | None = None) -> str:
+    """CTEs ``book``, ``latest_arr``, ``valued``: the book as of T with ARR (``within``: only
+    the accounts of this relation, by ``account_id``; None: every account)."""
+    book = arr = ""
+    if within is not None:
+        book = f" WHERE id IN (SELECT account_id FROM {within})"
+        arr = f" AND account_id IN (SELECT account_id FROM {within})"
     return f"""
 book AS (
   SELECT id AS account_id, nullif(trim(csm_id), '') AS csm_id, acv
-  FROM accounts_as_of(CAST($as_of AS TIMESTAMP))
+  FROM accounts_as_of(CAST($as_of AS TIMESTAMP)){book}
 ),
 latest_arr AS (
   SELECT account_id, arg_max(arr, month) AS arr FROM arr
-  WHERE month <= CAST($as_of AS DATE) GROUP BY account_id
+  WHERE month <= CAST($as_of AS DATE){arr}
+  GROUP BY account_id
 ),
 valued AS (
   SELECT b.account_id, b.csm_id, coalesce(a.arr, b.acv, 0) AS arr
   FROM book AS b LEFT JOIN latest_arr AS a USING (account_id)
-),
+)"""
+
+
+def _common_sql(prior: str) -> str:
+    """CTEs shared by the statements: the book as of T with ARR, and earlier assignments."""
+    return f"""{_valued_sql()},
 prior AS ({prior}),
 held AS (
   SELECT csm_id, arr FROM valued WHERE csm_id IS NOT NULL
@@ -435,20 +439,7 @@ wanting AS (
     )
   QUALIFY row_number() OVER (PARTITION BY c.account_id ORDER BY c.started_at DESC) = 1
 ),
-book AS (
-  SELECT id AS account_id, nullif(trim(csm_id), '') AS csm_id, acv FROM account_versions
-  WHERE loaded_at <= CAST($as_of AS TIMESTAMP) AND id IN (SELECT account_id FROM wanting)
-  QUALIFY row_number() OVER (PARTITION BY id ORDER BY version DESC) = 1
-),
-latest_arr AS (
-  SELECT account_id, arg_max(arr, month) AS arr FROM arr
-  WHERE month <= CAST($as_of AS DATE) AND account_id IN (SELECT account_id FROM wanting)
-  GROUP BY account_id
-),
-valued AS (
-  SELECT b.account_id, b.csm_id, coalesce(a.arr, b.acv, 0) AS arr
-  FROM book AS b LEFT JOIN latest_arr AS a USING (account_id)
-),
+{_valued_sql("wanting")},
 bands AS (
   SELECT account_id, outcome AS band FROM assignments
   WHERE segmentation = $band_seg AND assigned_at <= CAST($as_of AS TIMESTAMP)

@@ -342,9 +342,8 @@ outcomes AS (
   ) = 1
 ),
 book AS (
-  SELECT * FROM account_versions
-  WHERE loaded_at <= CAST($as_of AS TIMESTAMP) AND id IN (SELECT account_id FROM done)
-  QUALIFY row_number() OVER (PARTITION BY id ORDER BY version DESC) = 1
+  SELECT * FROM accounts_as_of(CAST($as_of AS TIMESTAMP))
+  WHERE id IN (SELECT account_id FROM done)
 ),
 fired AS (
   SELECT p.account_id, p.track_id, rules.to_track, rules.to_outcome, rules.approval,

@@ -39,12 +39,11 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 import duckdb
 from sqlglot import exp
 
-from tierline.engine.connection import joined_transaction, table_exists
+from tierline.engine.connection import first_row, joined_transaction, read_only, table_exists
 from tierline.engine.enrollment import Cell, literal_relation
 from tierline.engine.state import utc_naive
 from tierline.errors import EngineError
@@ -177,21 +176,9 @@ def _gate_predicate(gates: Sequence[GateDef]) -> str:
     return str(predicate.sql(dialect="duckdb"))
 
 
-def _one(con: duckdb.DuckDBPyConnection, sql: str, params: object = None) -> tuple[Any, ...] | None:
-    rows = con.execute(sql, params).fetchall()
-    return rows[0] if rows else None
-
-
-def _read_only(con: duckdb.DuckDBPyConnection) -> bool:
-    row = _one(
-        con, "SELECT readonly FROM duckdb_databases() WHERE database_name = current_database()"
-    )
-    return bool(row and row[0])
-
-
 def _fingerprint(con: duckdb.DuckDBPyConnection, mark: datetime | None) -> _Fingerprint:
     """What the events received at or before ``mark`` are, and how many lack received_at."""
-    row = _one(
+    row = first_row(
         con,
         "SELECT count(*) FILTER (WHERE received_at <= CAST($mark AS TIMESTAMP)), "
         "sum(epoch_us(ts)) FILTER (WHERE received_at <= CAST($mark AS TIMESTAMP)), "
@@ -216,7 +203,7 @@ class _Mark:
 
 
 def _mark(con: duckdb.DuckDBPyConnection) -> _Mark | None:
-    row = _one(con, "SELECT mark, applied, ts_sum FROM milestone_state")
+    row = first_row(con, "SELECT mark, applied, ts_sum FROM milestone_state")
     if row is None:
         return None
     return _Mark(
@@ -408,7 +395,7 @@ def _refresh(con: duckdb.DuckDBPyConnection, project: Project) -> bool:
         _apply(con, gates, rows, params, merge=not first_build)
         # The fingerprint at the new mark: the one at the old mark (just checked) plus the
         # events received since, a scan the zone maps of received_at keep to the new rows.
-        added_rows = _one(
+        added_rows = first_row(
             con, f"SELECT count(*), sum(epoch_us(ts)) FROM events WHERE {rows}", params
         )
         applied, ts_sum = (0, None) if first_build else (print_.applied, print_.ts_sum)
@@ -431,7 +418,7 @@ def refresh_milestone_state(con: duckdb.DuckDBPyConnection, project: Project) ->
     ``received_at``: the caller then computes the gates in full. Runs in its own
     transaction unless the caller holds one.
     """
-    if _read_only(con):
+    if read_only(con):
         return False
     try:
         with joined_transaction(con):

@@ -34,12 +34,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 import duckdb
 
 from tierline.compile.metric import PERSON_FIRST_SPEC, bucket, metric_mode, rollup_spec
-from tierline.engine.connection import table_exists
+from tierline.engine.connection import first_row, table_exists
 from tierline.engine.state import utc_naive
 from tierline.errors import EngineError
 from tierline.policy.metrics import MetricSet
@@ -97,12 +96,6 @@ class RollupState:
     specs: frozenset[str]
 
 
-def _one(con: duckdb.DuckDBPyConnection, sql: str, params: object = None) -> tuple[Any, ...] | None:
-    """The first row of a query, reading the result to its end (the connection stays free)."""
-    rows = con.execute(sql, params).fetchall()
-    return rows[0] if rows else None
-
-
 def ensure_rollups(con: duckdb.DuckDBPyConnection) -> None:
     """Create the rollup tables when missing."""
     for ddl in _DDL:
@@ -113,7 +106,7 @@ def rollup_state(con: duckdb.DuckDBPyConnection) -> RollupState | None:
     """The rollups' state, or None before the first refresh."""
     if not table_exists(con, "rollup_state"):
         return None
-    row = _one(con, "SELECT mark, rolled FROM rollup_state")
+    row = first_row(con, "SELECT mark, rolled FROM rollup_state")
     if row is None or not isinstance(row[0], datetime):
         return None
     specs = {str(r[0]) for r in con.execute("SELECT spec FROM rollup_specs").fetchall()}
@@ -126,7 +119,7 @@ def _person_first_kept(con: duckdb.DuckDBPyConnection) -> bool:
     """True when ``event_person_first`` is kept (a store from before the flag: not yet)."""
     if not table_exists(con, "rollup_optional"):
         return False
-    row = _one(con, "SELECT count(*) FROM rollup_optional WHERE name = ?", [PERSON_FIRST])
+    row = first_row(con, "SELECT count(*) FROM rollup_optional WHERE name = ?", [PERSON_FIRST])
     return bool(row and row[0])
 
 
@@ -138,7 +131,9 @@ def _wants_person_first(project: Project | MetricSet | None) -> bool:
 
 
 def _received_through(con: duckdb.DuckDBPyConnection, mark: datetime) -> int:
-    row = _one(con, "SELECT count(*) FROM events WHERE received_at <= CAST(? AS TIMESTAMP)", [mark])
+    row = first_row(
+        con, "SELECT count(*) FROM events WHERE received_at <= CAST(? AS TIMESTAMP)", [mark]
+    )
     return int(row[0]) if row else 0
 
 
@@ -234,12 +229,12 @@ def _clear(con: duckdb.DuckDBPyConnection) -> None:
 
 
 def _count(con: duckdb.DuckDBPyConnection, rows: str, params: dict[str, object]) -> int:
-    row = _one(con, f"SELECT count(*) FROM events WHERE {rows}", params)
+    row = first_row(con, f"SELECT count(*) FROM events WHERE {rows}", params)
     return int(row[0]) if row else 0
 
 
 def _latest(con: duckdb.DuckDBPyConnection) -> datetime | None:
-    row = _one(con, "SELECT max(received_at) FROM events")
+    row = first_row(con, "SELECT max(received_at) FROM events")
     return row[0] if row and isinstance(row[0], datetime) else None
 
 

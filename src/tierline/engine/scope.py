@@ -86,7 +86,7 @@ from typing import Any, Final
 
 import duckdb
 
-from tierline.engine.connection import table_exists
+from tierline.engine.connection import first_row, table_exists
 from tierline.engine.csm import PLAN_TABLE as CSM_PLAN_TABLE
 from tierline.engine.enrollment import Cell, driving_segmentation, literal_relation
 from tierline.engine.graduation import graduating_tracks
@@ -206,8 +206,7 @@ def ensure_scope_tables(con: duckdb.DuckDBPyConnection) -> None:
 
 
 def _one(con: duckdb.DuckDBPyConnection, sql: str, params: object = None) -> tuple[Any, ...]:
-    rows = con.execute(sql, params).fetchall()
-    return tuple(rows[0]) if rows else ()
+    return tuple(first_row(con, sql, params) or ())
 
 
 @dataclass(frozen=True)
