@@ -17,7 +17,7 @@ from tierline.compile import segmentation_decisions
 from tierline.engine.assign import assign_accounts, decided_sql
 from tierline.engine.decision import decision_case, record_decisions, recorded_explanations
 from tierline.engine.explain import explain_account
-from tierline.store import MIGRATIONS, Store, apply_migrations
+from tierline.store import MIGRATIONS, SCHEMA_VERSION, Store, apply_migrations
 
 
 @pytest.fixture
@@ -210,7 +210,7 @@ def test_a_schema_3_store_migrates_keeping_rows(tmp_path: Path) -> None:
     )
     con.close()
     store = Store.open(path, CUSTOM_FIELDS)
-    assert store.schema_version == 4
+    assert store.schema_version == SCHEMA_VERSION
     rows = store.con.execute(
         "SELECT id, outcome, explanation, decision_id FROM assignments ORDER BY id"
     ).fetchall()

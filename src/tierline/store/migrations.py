@@ -116,11 +116,18 @@ def _engine_state_v4(con: duckdb.DuckDBPyConnection) -> None:
     record_by_reference(con)
 
 
+def _outbox_unindexed(con: duckdb.DuckDBPyConnection) -> None:
+    from tierline.engine.outbox import unindex_outbox
+
+    unindex_outbox(con)
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "book tables", _book_tables_sql()),
     Migration(2, "accounts latest and as-of views", _ACCOUNT_VIEWS_SQL),
     Migration(3, "engine state: assignments, overrides, audit log", _engine_state),
     Migration(4, "explanations by reference: decisions catalog", _engine_state_v4),
+    Migration(5, "outbox keys without a primary-key index", _outbox_unindexed),
 )
 
 SCHEMA_VERSION = MIGRATIONS[-1].version

@@ -1,0 +1,111 @@
+"""The outbox's key: unique by the append's anti-join (no index), and the schema 5 migration
+that rebuilds an outbox written with the key as PRIMARY KEY."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+
+import duckdb
+
+from tierline.engine.outbox import (
+    OUTBOX_SQL,
+    append_candidates,
+    ensure_outbox,
+    idempotency_key,
+    outbox_rows,
+    unindex_outbox,
+)
+from tierline.store import MIGRATIONS, SCHEMA_VERSION, Store, apply_migrations
+
+WHEN = datetime(2026, 3, 16, 9)
+
+
+def _candidates(con: duckdb.DuckDBPyConnection, rows: list[tuple[str, str, str]]) -> None:
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE cand (rule VARCHAR, account_id VARCHAR, "
+        "episode VARCHAR, kind VARCHAR, due_at TIMESTAMP, payload VARCHAR)"
+    )
+    for rule, account, episode in rows:
+        con.execute(
+            "INSERT INTO cand VALUES (?, ?, ?, 'task', ?, '{\"n\": 1}')",
+            [rule, account, episode, WHEN],
+        )
+
+
+def _append(con: duckdb.DuckDBPyConnection, run_id: str) -> int:
+    return append_candidates(con, "cand", run_id=run_id, policy_version="v", created_at=WHEN)
+
+
+def _constraints(con: duckdb.DuckDBPyConnection) -> int:
+    row = con.execute(
+        "SELECT count(*) FROM duckdb_constraints() WHERE table_name = 'outbox' "
+        "AND constraint_type IN ('PRIMARY KEY', 'UNIQUE')"
+    ).fetchone()
+    return int(row[0]) if row else -1
+
+
+def _keys(con: duckdb.DuckDBPyConnection) -> list[tuple[int, str]]:
+    rows = con.execute("SELECT seq, idempotency_key FROM outbox ORDER BY seq").fetchall()
+    return [(int(s), str(k)) for s, k in rows]
+
+
+def test_no_key_is_recorded_twice_without_an_index() -> None:
+    con = duckdb.connect()
+    ensure_outbox(con)
+    assert _constraints(con) == 0
+    _candidates(con, [("stall:g", "a1", "e1"), ("stall:g", "a1", "e1"), ("stall:g", "a2", "e1")])
+    assert _append(con, "r1") == 2  # the duplicate within the batch is dropped
+    _candidates(con, [("stall:g", "a1", "e1"), ("stall:g", "a2", "e2"), ("stall:g", "a2", "e1")])
+    assert _append(con, "r2") == 1  # only (a2, e2) is new
+    assert _append(con, "r3") == 0
+    keys = [k for _, k in _keys(con)]
+    assert len(keys) == len(set(keys)) == 3
+    assert set(keys) == {
+        idempotency_key("stall:g", a, e) for a, e in (("a1", "e1"), ("a2", "e1"), ("a2", "e2"))
+    }
+
+
+def test_a_schema_4_outbox_with_a_primary_key_migrates_keeping_rows(tmp_path: Path) -> None:
+    path = tmp_path / "old.duckdb"
+    con = duckdb.connect(str(path))
+    assert apply_migrations(con, str(path), MIGRATIONS[:4]) == [1, 2, 3, 4]
+    con.execute(OUTBOX_SQL[0])
+    old_ddl = OUTBOX_SQL[1].replace(
+        "idempotency_key VARCHAR NOT NULL", "idempotency_key VARCHAR PRIMARY KEY"
+    )
+    assert old_ddl != OUTBOX_SQL[1]
+    con.execute(old_ddl)
+    for ddl in OUTBOX_SQL[2:]:
+        con.execute(ddl)
+    _candidates(con, [("kickoff", f"a{i}", "1") for i in range(5)])
+    assert _append(con, "old") == 5
+    assert _constraints(con) == 1
+    before = _keys(con)
+    rows_before = [r.to_dict() for r in outbox_rows(con)]
+    con.close()
+
+    with Store.open(path, ()) as store:
+        assert store.schema_version == SCHEMA_VERSION == 5
+        assert _constraints(store.con) == 0
+        assert _keys(store.con) == before
+        assert [r.to_dict() for r in outbox_rows(store.con)] == rows_before
+        # the sequence carries on after the kept rows, and known keys still add nothing
+        _candidates(store.con, [("kickoff", "a0", "1"), ("kickoff", "a9", "1")])
+        assert _append(store.con, "new") == 1
+        seqs = _keys(store.con)
+        assert len(seqs) == 6 and seqs[-1][0] > before[-1][0]
+        assert not unindex_outbox(store.con)  # nothing left to do
+
+
+def test_a_store_without_an_outbox_migrates_to_schema_5(tmp_path: Path) -> None:
+    path = tmp_path / "fresh.duckdb"
+    con = duckdb.connect(str(path))
+    apply_migrations(con, str(path), MIGRATIONS[:4])
+    con.close()
+    with Store.open(path, ()) as store:
+        assert store.schema_version == 5
+        tables = store.con.execute(
+            "SELECT count(*) FROM duckdb_tables() WHERE table_name LIKE 'outbox%'"
+        ).fetchone()
+        assert tables == (0,)  # created on first use, by a run
