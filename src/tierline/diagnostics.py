@@ -74,8 +74,10 @@ def render_diagnostics(
 def closest(name: str, candidates: Iterable[str], cutoff: float = 0.6) -> str | None:
     """The candidate nearest to ``name`` (case-insensitive), or None when none is close.
 
-    >>> closest("Q9", ["Q1", "Q4"])
-    'Q1'
+    >>> closest("segmentaton", ["tracks", "Segmentation"])
+    'Segmentation'
+    >>> closest("Q9", ["Q1", "Q4"]) is None
+    True
     """
     pool: Sequence[str] = sorted(set(candidates))
     lowered = {c.lower(): c for c in pool}

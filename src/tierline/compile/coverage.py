@@ -111,7 +111,7 @@ def representatives(bounds: Iterable[float], domain: Domain) -> list[float]:
     """One value per region the boundaries cut the domain into, plus each boundary.
 
     >>> representatives([5000, 25000], Domain(0.0, False, False))
-    [0.0, 4999.0, 5000.0, 24999.0, 25000.0, 25001.0]
+    [0.0, 4999.0, 5000, 24999.0, 25000, 25001.0]
     """
     raw = sorted({b for b in bounds if math.isfinite(b)})
     if domain.integral:

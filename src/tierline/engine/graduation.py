@@ -224,7 +224,8 @@ def prepare_metrics(
             f"computed: {exc}"
         ) from exc
     try:
-        metric_set = load_metrics(project.root / "metrics.yaml", project.fields)
+        # only the metrics the conditions read (and those they are computed from)
+        metric_set = load_metrics(project.root / "metrics.yaml", project.fields).needed(wanted)
         scope_filter("account_id", accounts)  # checks the relation's form
         rel = metrics_relation(con, metric_set, as_of, incremental=True, accounts=accounts)
         view = f"{METRICS_TABLE}_view"

@@ -186,6 +186,27 @@ class MetricSet:
         """The metric called ``name``, or None."""
         return next((m for m in self.metrics if m.name == name), None)
 
+    def needed(self, names: Iterable[str]) -> MetricSet:
+        """The metrics ``names`` and every metric they read, transitively, in dependency order.
+
+        Names that are not metrics (account fields, say) are ignored.
+
+        >>> ms = MetricSet((Metric("a", "count"), Metric("b", "count"),
+        ...                 Metric("c", "expr", expr="a * 2", refs=("a", "plan"))))
+        >>> ms.needed(["c"]).names
+        ('a', 'c')
+        """
+        by_name = {m.name: m for m in self.metrics}
+        keep: set[str] = set()
+        todo = [n for n in names if n in by_name]
+        while todo:
+            name = todo.pop()
+            if name in keep:
+                continue
+            keep.add(name)
+            todo.extend(r for r in by_name[name].refs if r in by_name)
+        return MetricSet(tuple(m for m in self.metrics if m.name in keep), self.path)
+
     @property
     def aggregates(self) -> tuple[Metric, ...]:
         """The metrics read from a source table."""
