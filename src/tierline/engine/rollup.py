@@ -38,7 +38,7 @@ from datetime import datetime
 import duckdb
 
 from tierline.compile.metric import PERSON_FIRST_SPEC, bucket, metric_mode, rollup_spec
-from tierline.engine.connection import first_row, table_exists
+from tierline.engine.connection import first_row, joined_transaction, table_exists
 from tierline.engine.state import utc_naive
 from tierline.errors import EngineError
 from tierline.policy.metrics import MetricSet
@@ -238,6 +238,46 @@ def _latest(con: duckdb.DuckDBPyConnection) -> datetime | None:
     return row[0] if row and isinstance(row[0], datetime) else None
 
 
+def _refresh(
+    con: duckdb.DuckDBPyConnection,
+    project: Project | MetricSet | None,
+    through: datetime | None,
+) -> int:
+    """The body of :func:`refresh_rollups`, inside a transaction."""
+    state = rollup_state(con)
+    if state is not None and _received_through(con, state.mark) != state.rolled:
+        _clear(con)
+        state = None
+    top = utc_naive(through) if through is not None else _latest(con)
+    added_specs = _specs(con, project)
+    added = 0
+    kept = state is not None and _person_first_kept(con)
+    person_first = kept or _wants_person_first(project)
+    old = "received_at <= CAST($mark AS TIMESTAMP)"
+    if state is not None and added_specs:
+        _roll_specs(con, added_specs, old, {"mark": state.mark})
+    if person_first and not kept:
+        con.execute("DELETE FROM event_person_first")
+        if state is not None:
+            _roll_person_first(con, old, {"mark": state.mark}, fresh=True)
+        con.execute("INSERT INTO rollup_optional VALUES (?)", [PERSON_FIRST])
+    if top is not None and (state is None or top > state.mark):
+        rows = "received_at <= CAST($top AS TIMESTAMP)"
+        params: dict[str, object] = {"top": top}
+        if state is not None:
+            rows += " AND received_at > CAST($mark AS TIMESTAMP)"
+            params["mark"] = state.mark
+        added = _count(con, rows, params)
+        _roll_events(con, rows, params)
+        if person_first:
+            _roll_person_first(con, rows, params, fresh=state is None)
+        _roll_specs(con, None, rows, params)
+        rolled = (state.rolled if state is not None else 0) + added
+        con.execute("DELETE FROM rollup_state")
+        con.execute("INSERT INTO rollup_state VALUES (?, ?, ?)", [top, rolled, utc_naive(None)])
+    return added
+
+
 def refresh_rollups(
     con: duckdb.DuckDBPyConnection,
     project: Project | MetricSet | None = None,
@@ -250,47 +290,13 @@ def refresh_rollups(
     (backfilled from the rolled events the first time); specs registered earlier are kept
     up to date by every refresh, and so is ``event_person_first`` once kept (backfilled the
     first time a refresh wants it). A watermark that no longer holds (see the module doc)
-    rebuilds everything.
+    rebuilds everything. Runs in the caller's transaction when it holds one (a run's: its
+    commit writes the rollups with everything else), else in one of its own.
     """
     ensure_rollups(con)
-    con.execute("BEGIN TRANSACTION")
     try:
-        state = rollup_state(con)
-        if state is not None and _received_through(con, state.mark) != state.rolled:
-            _clear(con)
-            state = None
-        top = utc_naive(through) if through is not None else _latest(con)
-        added_specs = _specs(con, project)
-        added = 0
-        kept = state is not None and _person_first_kept(con)
-        person_first = kept or _wants_person_first(project)
-        old = "received_at <= CAST($mark AS TIMESTAMP)"
-        if state is not None and added_specs:
-            _roll_specs(con, added_specs, old, {"mark": state.mark})
-        if person_first and not kept:
-            con.execute("DELETE FROM event_person_first")
-            if state is not None:
-                _roll_person_first(con, old, {"mark": state.mark}, fresh=True)
-            con.execute("INSERT INTO rollup_optional VALUES (?)", [PERSON_FIRST])
-        if top is not None and (state is None or top > state.mark):
-            rows = "received_at <= CAST($top AS TIMESTAMP)"
-            params: dict[str, object] = {"top": top}
-            if state is not None:
-                rows += " AND received_at > CAST($mark AS TIMESTAMP)"
-                params["mark"] = state.mark
-            added = _count(con, rows, params)
-            _roll_events(con, rows, params)
-            if person_first:
-                _roll_person_first(con, rows, params, fresh=state is None)
-            _roll_specs(con, None, rows, params)
-            rolled = (state.rolled if state is not None else 0) + added
-            con.execute("DELETE FROM rollup_state")
-            con.execute("INSERT INTO rollup_state VALUES (?, ?, ?)", [top, rolled, utc_naive(None)])
-        con.execute("COMMIT")
+        with joined_transaction(con):
+            added = _refresh(con, project, through)
     except duckdb.Error as exc:
-        con.execute("ROLLBACK")
         raise EngineError(f"refreshing the event rollups: {exc}") from exc
-    except BaseException:
-        con.execute("ROLLBACK")
-        raise
     return added

@@ -466,16 +466,13 @@ def run(
     rid = run_id or new_run_id(moment)
     con = store.con
     rolled_up = 0
-    if not dry_run and not backtest and metric_reads(project):
-        try:
-            rolled_up = _refresh(con, project, moment)
-        except duckdb.TransactionException as exc:
-            raise EngineError(f"a run needs its own transaction, but one is open: {exc}") from exc
     try:
         con.execute("BEGIN TRANSACTION")
     except duckdb.TransactionException as exc:
         raise EngineError(f"a run needs its own transaction, but one is open: {exc}") from exc
     try:
+        if not dry_run and not backtest and metric_reads(project):
+            rolled_up = _refresh(con, project, moment)  # committed with the run
         report = _steps(
             store,
             project,
