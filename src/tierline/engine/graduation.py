@@ -54,6 +54,7 @@ __all__ = [
     "graduation_rules",
     "graduations_sql",
     "metric_names",
+    "metrics_read",
     "prepare_metrics",
     "relation_columns",
 ]
@@ -117,6 +118,12 @@ def metric_names(project: Project) -> tuple[str, ...]:
         return load_metrics(path, project.fields).names
     except PolicyError as err:
         raise EngineError(f"metrics.yaml cannot be read for graduation conditions:\n{err}") from err
+
+
+def metrics_read(project: Project, rules: Sequence[GraduationRule]) -> tuple[str, ...]:
+    """The metric names the conditions of ``rules`` read (not fields or summary columns)."""
+    own = {f.name for f in project.fields} | set(SUMMARY_NAMES)
+    return tuple(sorted({n for r in rules for n in r.names if n not in own}))
 
 
 def _target(project: Project, track: Track, to: str) -> Track | None:
@@ -203,8 +210,7 @@ def prepare_metrics(
     otherwise they are computed from ``metrics.yaml`` into the temp table ``transition_metrics``
     (``accounts``: only for these accounts, a relation with ``account_id``; None: all).
     """
-    own = {f.name for f in project.fields} | set(SUMMARY_NAMES)
-    wanted = sorted({n for r in rules for n in r.names if n not in own})
+    wanted = metrics_read(project, rules)
     if not wanted:
         return None
     if metrics is not None:

@@ -63,7 +63,7 @@ from tierline.engine.assign import assign_accounts
 from tierline.engine.csm import CANDIDATES_TABLE as CSM_CANDIDATES
 from tierline.engine.csm import assign_csms, keep_picks
 from tierline.engine.enrollment import ENROLLMENT_TABLE, driving_segmentation
-from tierline.engine.graduation import SUMMARY_NAMES, graduation_rules
+from tierline.engine.graduation import graduation_rules, metrics_read
 from tierline.engine.milestone import milestone_progress
 from tierline.engine.milestone_state import refresh_milestone_state
 from tierline.engine.outbox import (
@@ -246,9 +246,7 @@ def metric_reads(project: Project) -> tuple[str, ...]:
     seg = driving_segmentation(project)
     if seg is None:
         return ()
-    own = {f.name for f in project.fields} | set(SUMMARY_NAMES)
-    names = (n for rule in graduation_rules(project, seg) for n in rule.names if n not in own)
-    return tuple(sorted(set(names)))
+    return metrics_read(project, graduation_rules(project, seg))
 
 
 def _refresh(con: duckdb.DuckDBPyConnection, project: Project, as_of: datetime) -> int:
