@@ -11,14 +11,12 @@ cancellation. Checked over random cadences (hours, days, business days, weeks), 
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from pathlib import Path
 
-import duckdb
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
+from schedule_fixture import book, schedule_project
 
 from tierline.engine.touchpoint import schedule_sql
-from tierline.policy.model import CORE_ACCOUNT_FIELDS, Project
 from tierline.policy.track import Action, Gate, Milestone, Offset, Touchpoint, Track
 
 UNITS = ("hours", "days", "business_days", "weeks")
@@ -60,20 +58,6 @@ def _track(cadences: list[tuple[str, int, int | None, int | None]]) -> Track:
     )
 
 
-def _project(track: Track) -> Project:
-    return Project(
-        root=Path("."),
-        name="since",
-        timezone="America/New_York",
-        currency="USD",
-        store_url=":memory:",
-        fields=CORE_ACCOUNT_FIELDS,
-        segmentations=(),
-        version="v1",
-        tracks=(track,),
-    )
-
-
 cadence = st.tuples(
     st.sampled_from(UNITS),
     st.one_of(st.integers(1, 3), st.integers(1, 10)),
@@ -102,23 +86,10 @@ def test_recent_accounts_keep_every_touch_after_since(
     since_h: int,
     gap_h: int,
 ) -> None:
-    project = _project(_track(cadences))
+    project = schedule_project((_track(cadences),), "America/New_York")
     since = BASE + timedelta(hours=since_h)
     as_of = since + timedelta(hours=gap_h)
-    con = duckdb.connect()
-    con.execute(
-        "CREATE TEMP TABLE track_enrollments (account_id VARCHAR, track_id VARCHAR, "
-        "level INTEGER, started_at TIMESTAMP, ended_at TIMESTAMP, source VARCHAR, "
-        "timezone VARCHAR)"
-    )
-    con.execute(
-        "CREATE TEMP TABLE milestone_progress (account_id VARCHAR, track_id VARCHAR, "
-        "milestone_id VARCHAR, reached_at TIMESTAMP)"
-    )
-    con.execute(
-        "CREATE TABLE events (account_id VARCHAR, event VARCHAR, person_id VARCHAR, "
-        "ts TIMESTAMP, properties JSON)"
-    )
+    con = book([])  # no stints, no milestones reached, no events
     con.execute("CREATE TEMP TABLE recent AS SELECT 'a' AS account_id")
     # one account's stints in sequence on the same track (re-entered: episodes s<k>-<n>)
     at = BASE

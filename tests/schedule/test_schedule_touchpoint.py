@@ -13,6 +13,7 @@ from pathlib import Path
 
 import duckdb
 import pytest
+from schedule_fixture import Reach, Stint, book, schedule_project, ts
 
 from tierline.engine import touchpoint
 from tierline.engine.touchpoint import (
@@ -29,15 +30,11 @@ from tierline.engine.touchpoint import (
     upcoming_sql,
 )
 from tierline.errors import EngineError
-from tierline.policy.model import CORE_ACCOUNT_FIELDS, Project
+from tierline.policy.model import Project
 from tierline.policy.track import Action, Gate, Milestone, Offset, Touchpoint, Track
 
 NY = "America/New_York"
 BERLIN = "Europe/Berlin"
-
-
-def ts(text: str) -> datetime:
-    return datetime.fromisoformat(text)
 
 
 def _milestones(*ids: str) -> tuple[Milestone, ...]:
@@ -111,51 +108,7 @@ SELF_SERVE = Track(
 
 
 def project(*tracks: Track, timezone: str = BERLIN) -> Project:
-    return Project(
-        root=Path("."),
-        name="schedule",
-        timezone=timezone,
-        currency="USD",
-        store_url=":memory:",
-        fields=CORE_ACCOUNT_FIELDS,
-        segmentations=(),
-        version="v1",
-        tracks=tracks or (GUIDED, SELF_SERVE),
-    )
-
-
-Stint = tuple[str, str, str, str | None, str | None]  # account, track, start, end, zone
-Reach = tuple[str, str, str, str]  # account, track, milestone, reached_at
-
-
-def book(stints: Sequence[Stint], reached: Sequence[Reach] = ()) -> duckdb.DuckDBPyConnection:
-    """A connection with crafted ``track_enrollments``, ``milestone_progress``, no events."""
-    con = duckdb.connect()
-    con.execute(
-        "CREATE TEMP TABLE track_enrollments (account_id VARCHAR, track_id VARCHAR, "
-        "level INTEGER, started_at TIMESTAMP, ended_at TIMESTAMP, source VARCHAR, "
-        "timezone VARCHAR)"
-    )
-    con.execute(
-        "CREATE TEMP TABLE milestone_progress (account_id VARCHAR, track_id VARCHAR, "
-        "milestone_id VARCHAR, due_at TIMESTAMP, reached_at TIMESTAMP, status VARCHAR, "
-        "is_ttfv BOOLEAN)"
-    )
-    con.execute(
-        "CREATE TABLE events (account_id VARCHAR, event VARCHAR, person_id VARCHAR, "
-        "ts TIMESTAMP, properties JSON)"
-    )
-    for account, track, start, end, zone in stints:
-        con.execute(
-            "INSERT INTO track_enrollments VALUES (?, ?, 1, ?, ?, 'assignment', ?)",
-            [account, track, ts(start), ts(end) if end else None, zone],
-        )
-    for account, track, milestone, at in reached:
-        con.execute(
-            "INSERT INTO milestone_progress VALUES (?, ?, ?, NULL, ?, 'done_on_time', false)",
-            [account, track, milestone, ts(at)],
-        )
-    return con
+    return schedule_project(tracks or (GUIDED, SELF_SERVE), timezone)
 
 
 Row = tuple[str, str, str, str, datetime, str]
@@ -556,16 +509,7 @@ def test_no_tracks_and_no_enrollments_give_empty_relations() -> None:
     con = book([])
     run = materialise_touchpoints(con, project(), ts("2026-03-01 00:00:00"))
     assert (run.scheduled, run.candidates, run.upcoming) == (0, 0, 0)
-    bare = Project(
-        root=Path("."),
-        name="bare",
-        timezone="UTC",
-        currency="USD",
-        store_url=":memory:",
-        fields=CORE_ACCOUNT_FIELDS,
-        segmentations=(),
-        version="v1",
-    )
+    bare = schedule_project((), "UTC")
     assert con.execute(schedule_sql(bare), {"as_of": ts("2026-03-01")}).fetchall() == []
 
 
