@@ -21,11 +21,12 @@ from tierline.engine.rollup import (
     PERSON_FIRST,
     ROLLUP_TABLES,
     refresh_rollups,
+    renumber_rollups,
     rollup_state,
     usable_rollup,
 )
 from tierline.policy.metrics import MetricSet, load_metrics_text
-from tierline.store import Store
+from tierline.store import MIGRATIONS, SCHEMA_VERSION, Store, apply_migrations
 
 T0 = datetime(2026, 3, 1)
 EVENTS = ("login", "report_reviewed", "step_completed")
@@ -187,7 +188,8 @@ def test_refresh_reads_only_new_events(con: duckdb.DuckDBPyConnection) -> None:
         ("2026-03-01", 2, 2),  # m2 (first refresh) and m3 (second): appended, not merged
     ]
     first = con.execute(
-        "SELECT person_id, min(first_ts) FROM event_person_first GROUP BY 1 ORDER BY 1"
+        "SELECT p.person_id, min(f.first_ts) FROM event_person_first AS f "
+        "JOIN rollup_people AS p ON p.no = f.person_no GROUP BY 1 ORDER BY 1"
     ).fetchall()
     assert first == [("p1", t), ("p2", t - timedelta(days=3))]
 
@@ -233,7 +235,8 @@ def test_person_first_rollup_is_kept_once_a_metric_needs_it(
     state = rollup_state(con)
     assert state is not None and PERSON_FIRST in state.specs
     first = con.execute(
-        "SELECT person_id, min(first_ts), count(*) FROM event_person_first GROUP BY 1 ORDER BY 1"
+        "SELECT p.person_id, min(f.first_ts), count(*) FROM event_person_first AS f "
+        "JOIN rollup_people AS p ON p.no = f.person_no GROUP BY 1 ORDER BY 1"
     ).fetchall()
     assert first == [
         ("p1", t, 1),
@@ -248,3 +251,81 @@ def test_person_first_rollup_is_kept_once_a_metric_needs_it(
     refresh_rollups(con, windowed)
     assert metric_values(con, ever, as_of)["a1"] == {"users_ever": 4}
     assert metric_values(con, ever, as_of) == metric_values(con, ever, as_of, incremental=False)
+
+
+def test_people_count_once_across_numbered_rollups_and_new_events(
+    con: duckdb.DuckDBPyConnection,
+) -> None:
+    """Rollups count people by number; events after the mark may bring ids with no number."""
+    metrics = load_metrics_text(
+        "users: {distinct_users: {}, window: 30d}\n"
+        "users_ever: {distinct_users: {event: login}}\n"
+        "logins: {count: {event: login}, window: 30d}\n"
+    )
+    t = datetime(2026, 3, 1)
+    add_event(con, "m1", "a1", "p1", "login", t)
+    add_event(con, "m2", "a1", "p2", "login", t + timedelta(hours=1))
+    refresh_rollups(con, None, through=t + timedelta(days=1))
+    numbered = con.execute("SELECT count(*) FROM rollup_people").fetchone()
+    assert numbered == (2,)
+    # after the mark: p1 again (numbered), p3 (new id), and a2 (an account with no number)
+    later = t + timedelta(days=1, hours=2)
+    add_event(con, "m3", "a1", "p1", "login", later)
+    add_event(con, "m4", "a1", "p3", "login", later)
+    add_event(con, "m5", "a2", "p1", "login", later)
+    as_of = t + timedelta(days=2)
+    sql, params = metrics_query(con, metrics, as_of)
+    assert "mark" in params and "ev_keys_no" in sql
+    want = {
+        "a1": {"users": 3, "users_ever": 3, "logins": 4},
+        "a2": {"users": 1, "users_ever": 1, "logins": 1},
+        "a3": {"users": 0, "users_ever": 0, "logins": 0},
+    }
+    assert metric_values(con, metrics, as_of) == want
+    assert metric_values(con, metrics, as_of, incremental=False) == want
+    refresh_rollups(con)  # now everybody has a number: the same counts from the rollups
+    assert con.execute("SELECT count(*) FROM rollup_people").fetchone() == (3,)
+    assert con.execute("SELECT count(*) FROM rollup_accounts").fetchone() == (2,)
+    assert metric_values(con, metrics, as_of) == want
+
+
+def test_rollups_keyed_by_id_text_are_rebuilt_by_numbers(tmp_path: Path) -> None:
+    """Schema 6: a store whose rollups hold id text drops them; the next refresh rebuilds."""
+    path = tmp_path / "old.duckdb"
+    old = duckdb.connect(str(path))
+    assert apply_migrations(old, str(path), MIGRATIONS[:5]) == [1, 2, 3, 4, 5]
+    old.execute(
+        "CREATE TABLE rollup_state (mark TIMESTAMP NOT NULL, rolled BIGINT NOT NULL, "
+        "refreshed_at TIMESTAMP)"
+    )
+    old.execute(
+        "CREATE TABLE event_rollup_daily (account_id VARCHAR, day DATE, event VARCHAR, "
+        "n BIGINT, first_ts TIMESTAMP, last_ts TIMESTAMP)"
+    )
+    old.execute("CREATE TABLE rollup_optional (name VARCHAR PRIMARY KEY)")
+    old.execute("INSERT INTO rollup_optional VALUES ('event_person_first')")
+    t = datetime(2026, 3, 1)
+    add_event(old, "m1", "a1", "p1", "login", t)
+    old.execute("INSERT INTO rollup_state VALUES (?, 1, ?)", [t, t])
+    old.execute(
+        "INSERT INTO event_rollup_daily VALUES ('a1', '2026-02-28', 'login', 1, ?, ?)", [t, t]
+    )
+    old.execute(
+        "INSERT INTO account_versions (id, acv, closed_won_at, version, loaded_at, source) "
+        "VALUES ('a1', 1, '2026-01-01', 1, '2026-01-01', 't')"
+    )
+    old.close()
+    metrics = load_metrics_text("logins: {count: {event: login}, window: 30d}\n")
+    with Store.open(path) as store:
+        assert store.schema_version == SCHEMA_VERSION
+        kept = store.con.execute(
+            "SELECT count(*) FROM duckdb_tables() WHERE table_name IN "
+            "('rollup_state', 'event_rollup_daily', 'rollup_optional')"
+        ).fetchone()
+        assert kept == (0,)
+        assert rollup_state(store.con) is None  # metrics scan events until a refresh
+        assert metric_values(store.con, metrics, t + timedelta(days=1)) == {"a1": {"logins": 1}}
+        assert refresh_rollups(store.con, metrics) == 1
+        assert "mark" in metrics_query(store.con, metrics, t + timedelta(days=1))[1]
+        assert metric_values(store.con, metrics, t + timedelta(days=1)) == {"a1": {"logins": 1}}
+        assert not renumber_rollups(store.con)  # nothing left to do

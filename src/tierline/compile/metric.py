@@ -22,6 +22,14 @@ are ts/received_at range scans that zone maps prune. ``src_events`` is then one
 rollup table (summed, min-ed or max-ed), and for ``distinct*`` metrics one distinct count
 over the ``(account, metric, key)`` rows gathered from ``ev_raw`` and the rollups.
 
+The rollups hold account and person *numbers* (``rollup_accounts``, ``rollup_people``; see
+:mod:`tierline.engine.rollup`): each rollup scan groups by ``account_no`` and maps the
+numbers back to ids after grouping, one row per account. People are counted by number when
+a metric reads ``event_person_daily`` or ``event_person_first``: the raw rows of such a
+metric whose account and person are numbered join those counts by number
+(``ev_keys_no``); the others (an id no refresh has seen yet) cannot be among the rolled-up
+people, so they are counted apart by id (``ev_keys``) and the two counts add up.
+
 What each metric reads when incremental (its *mode*):
 
 - ``daily``: ``count``/``first``/``last`` without ``where`` → ``event_rollup_daily``;
@@ -60,8 +68,10 @@ from tierline.errors import CompileError
 from tierline.policy.metrics import AS_OF, DIALECT, Metric, MetricSet
 
 __all__ = [
+    "ACCOUNT_NUMBERS",
     "MODES",
     "PERSON_FIRST_SPEC",
+    "PERSON_NUMBERS",
     "ROLLUP_COLUMNS",
     "Mode",
     "RollupSpec",
@@ -82,6 +92,9 @@ _SPEC_KINDS = frozenset({"count", "first", "last", "distinct_users", "distinct"}
 _SOURCES = ("events", "tickets", "nps", "billing")
 # Among the ``specs`` of an incremental compile: the rollups keep ``event_person_first``.
 PERSON_FIRST_SPEC = "event_person_first"
+# The numbers the rollups key accounts and people by (see tierline.engine.rollup).
+ACCOUNT_NUMBERS = "rollup_accounts"
+PERSON_NUMBERS = "rollup_people"
 
 
 def bucket(ts: str) -> str:
@@ -295,6 +308,24 @@ def _in_scope(accounts: str | None) -> str:
     return "" if accounts is None else f" AND account_id IN (SELECT account_id FROM {accounts})"
 
 
+def _numbers_in_scope(accounts: str | None) -> str:
+    """``AND account_no IN (the scope's numbers)``, or nothing without one (rollup rows)."""
+    if accounts is None:
+        return ""
+    return (
+        f" AND account_no IN (SELECT no FROM {ACCOUNT_NUMBERS} "
+        f"WHERE account_id IN (SELECT account_id FROM {accounts}))"
+    )
+
+
+def _named(select: str) -> str:
+    """``select`` (grouped by ``account_no``) with ``account_id`` in place of the number."""
+    return (
+        f"SELECT n.account_id, x.* EXCLUDE (account_no) FROM ({select}) AS x "
+        f"JOIN {ACCOUNT_NUMBERS} AS n ON n.no = x.account_no"
+    )
+
+
 def _raw_source(metrics: Sequence[Metric], source: str, accounts: str | None = None) -> str:
     """One grouped scan over a source table for every metric reading it."""
     spec = metrics[0].spec
@@ -389,32 +420,31 @@ def _incremental_events(
             agg = {"count": "SUM(n)", "first": "MIN(first_ts)", "last": "MAX(last_ts)"}[m.kind]
             cols.append(f"{agg} FILTER (WHERE {conds[m.name]}) AS {_col(m.name)}")
         parts.append(
-            f"SELECT account_id, {', '.join(cols)} FROM {table} "
-            f"WHERE ({' OR '.join(dict.fromkeys(conds.values()))}){_in_scope(accounts)} "
-            "GROUP BY account_id"
+            _named(
+                f"SELECT account_no, {', '.join(cols)} FROM {table} "
+                f"WHERE ({' OR '.join(dict.fromkeys(conds.values()))})"
+                f"{_numbers_in_scope(accounts)} GROUP BY account_no"
+            )
         )
     if distinct:
-        gathered: list[str] = []
-        for i, m in enumerate(distinct):
-            mode = modes[m.name]
-            gathered.append(
-                f"SELECT account_id, {i} AS metric, {_key(m)} AS key FROM ev_raw "
-                f"WHERE {_raw_cond(m, mode)}"
-            )
-            if mode != "raw":
-                key = "item" if mode == "spec" else "person_id"
-                gathered.append(
-                    f"SELECT account_id, {i} AS metric, {key} AS key FROM {_TABLES[mode]} "
-                    f"WHERE {_rolled_cond(m, mode, keys.get(m.name))}{_in_scope(accounts)}"
+        ctes.extend(_distinct_keys(distinct, modes, keys, accounts))
+        counts = [
+            "SELECT account_id, metric, COUNT(DISTINCT key) AS n FROM ev_keys "
+            "GROUP BY account_id, metric"
+        ]
+        if any(modes[m.name] in _PEOPLE_MODES for m in distinct):
+            counts.append(
+                _named(
+                    "SELECT account_no, metric, COUNT(DISTINCT key) AS n FROM ev_keys_no "
+                    "GROUP BY account_no, metric"
                 )
-        ctes.append(f"ev_keys AS ({' UNION ALL '.join(gathered)})")
+            )
         cols = [
-            f"MAX(n) FILTER (WHERE metric = {i}) AS {_col(m.name)}" for i, m in enumerate(distinct)
+            f"SUM(n) FILTER (WHERE metric = {i}) AS {_col(m.name)}" for i, m in enumerate(distinct)
         ]
         parts.append(
-            f"SELECT account_id, {', '.join(cols)} FROM (SELECT account_id, metric, "
-            "COUNT(DISTINCT key) AS n FROM ev_keys GROUP BY account_id, metric) "
-            "GROUP BY account_id"
+            f"SELECT account_id, {', '.join(cols)} FROM "
+            f"({' UNION ALL '.join(f'({c})' for c in counts)}) GROUP BY account_id"
         )
     combined = [
         f"{_COMBINE.get(m.kind, 'ANY_VALUE') if m.kind != 'distinct' else 'SUM'}"
@@ -426,6 +456,70 @@ def _incremental_events(
         f"src_events AS (SELECT account_id, {', '.join(combined)} FROM ({union}) "
         "GROUP BY account_id)"
     )
+    return ctes
+
+
+# Modes whose rollups count people by number (the others count keys by their text).
+_PEOPLE_MODES: frozenset[Mode] = frozenset({"person_daily", "person_first"})
+
+
+def _distinct_keys(
+    distinct: Sequence[Metric],
+    modes: dict[str, Mode],
+    keys: dict[str, str],
+    accounts: str | None,
+) -> list[str]:
+    """The CTEs of the keys the ``distinct*`` metrics count (``i``: the metric's index).
+
+    ``ev_keys(account_id, metric, key)``: text keys (raw rows, ``metric_rollup_daily``
+    items, and the raw people a refresh has not numbered yet); ``ev_keys_no(account_no,
+    metric, key)``: numbered people (rollup rows and the raw rows whose account and person
+    are numbered). No key is in both, so their distinct counts add up.
+    """
+    text: list[str] = []
+    people: list[str] = []
+    numbered: list[str] = []
+    for i, m in enumerate(distinct):
+        mode = modes[m.name]
+        raw = (
+            f"SELECT account_id, {i} AS metric, {_key(m)} AS key FROM ev_raw "
+            f"WHERE {_raw_cond(m, mode)}"
+        )
+        if mode in _PEOPLE_MODES:
+            people.append(raw)
+            numbered.append(
+                f"SELECT account_no, {i} AS metric, person_no AS key FROM {_TABLES[mode]} "
+                f"WHERE {_rolled_cond(m, mode, keys.get(m.name))}{_numbers_in_scope(accounts)}"
+            )
+            continue
+        text.append(raw)
+        if mode == "spec":
+            text.append(
+                _named(
+                    f"SELECT account_no, {i} AS metric, item AS key FROM {_TABLES[mode]} "
+                    f"WHERE {_rolled_cond(m, mode, keys.get(m.name))}"
+                    f"{_numbers_in_scope(accounts)}"
+                )
+            )
+    ctes: list[str] = []
+    if people:
+        ctes.append(
+            "ev_people AS (SELECT r.account_id, r.metric, r.key, a.no AS account_no, "
+            f"p.no AS person_no FROM ({' UNION ALL '.join(people)}) AS r "
+            f"LEFT JOIN {ACCOUNT_NUMBERS} AS a ON a.account_id = r.account_id "
+            f"LEFT JOIN {PERSON_NUMBERS} AS p ON p.person_id = r.key WHERE r.key IS NOT NULL)"
+        )
+        text.append(
+            "SELECT account_id, metric, key FROM ev_people "
+            "WHERE account_no IS NULL OR person_no IS NULL"
+        )
+        numbered.insert(
+            0,
+            "SELECT account_no, metric, person_no AS key FROM ev_people "
+            "WHERE account_no IS NOT NULL AND person_no IS NOT NULL",
+        )
+        ctes.append(f"ev_keys_no AS ({' UNION ALL '.join(numbered)})")
+    ctes.append(f"ev_keys AS ({' UNION ALL '.join(text)})")
     return ctes
 
 

@@ -5,18 +5,26 @@ the metric windows ``(lo, hi]``; see :mod:`tierline.compile.metric`):
 
 - ``rollup_state(mark, rolled, refreshed_at)``: one row; every event with
   ``received_at <= mark`` is rolled up, and ``rolled`` counts them;
-- ``event_rollup_daily(account_id, day, event, n, first_ts, last_ts)``: events per account,
+- ``rollup_accounts(account_id, no)`` and ``rollup_people(person_id, no)``: a number for
+  every account and person id the rollups hold (1, 2, … in order of first refresh). The
+  rollups below are keyed by these numbers, not by the id text: a metric query groups and
+  joins 10^6 rows of 4-byte integers instead of strings, which halves the cost of a sum and
+  cuts a distinct-people count four-fold (bench/RESULTS.md). A reader maps the numbers back
+  to ids after grouping (one row per account);
+- ``event_rollup_daily(account_no, day, event, n, first_ts, last_ts)``: events per account,
   day and event name (``count``, ``first``, ``last`` without ``where``);
-- ``event_person_daily(account_id, day, event, person_id)``: who did what on which day
+- ``event_person_daily(account_no, day, event, person_no)``: who did what on which day
   (windowed ``distinct_users``);
-- ``event_person_first(account_id, event, person_id, first_ts)``: when each person first did
-  each event (``distinct_users`` without a window). Keeping it means an anti-join with the
-  whole table at every refresh, so it is kept only once a metric needs it: a refresh
+- ``event_person_first(account_no, event, person_no, first_ts)``: when each person first
+  did each event (``distinct_users`` without a window). Keeping it means an anti-join with
+  the whole table at every refresh, so it is kept only once a metric needs it: a refresh
   without a project, or with one that has such a metric, backfills it (once) and lists it
   in ``rollup_optional``; until then those metrics read raw events;
-- ``metric_rollup_daily(spec, account_id, day, item, n, first_ts, last_ts)`` and
+- ``metric_rollup_daily(spec, account_no, day, item, n, first_ts, last_ts)`` and
   ``rollup_specs(spec, filter_sql, item_sql)``: per-day rows of the filtered metrics of the
   projects refreshed so far (:class:`tierline.compile.metric.RollupSpec`).
+
+Events without an account id are not rolled up (no account's metric reads them).
 
 :func:`refresh_rollups` aggregates only the events received after the watermark (and at
 or before ``through``), so its cost grows with new data. Rows are appended, never merged:
@@ -37,7 +45,14 @@ from datetime import datetime
 
 import duckdb
 
-from tierline.compile.metric import PERSON_FIRST_SPEC, bucket, metric_mode, rollup_spec
+from tierline.compile.metric import (
+    ACCOUNT_NUMBERS,
+    PERSON_FIRST_SPEC,
+    PERSON_NUMBERS,
+    bucket,
+    metric_mode,
+    rollup_spec,
+)
 from tierline.engine.connection import first_row, joined_transaction, table_exists
 from tierline.engine.state import utc_naive
 from tierline.errors import EngineError
@@ -45,11 +60,14 @@ from tierline.policy.metrics import MetricSet
 from tierline.policy.model import Project
 
 __all__ = [
+    "ACCOUNT_NUMBERS",
     "PERSON_FIRST",
+    "PERSON_NUMBERS",
     "ROLLUP_TABLES",
     "RollupState",
     "ensure_rollups",
     "refresh_rollups",
+    "renumber_rollups",
     "rollup_state",
     "usable_rollup",
 ]
@@ -61,6 +79,8 @@ ROLLUP_TABLES = (
     "metric_rollup_daily",
     "rollup_specs",
     "rollup_optional",
+    ACCOUNT_NUMBERS,
+    PERSON_NUMBERS,
 )
 # What ``rollup_optional`` lists when ``event_person_first`` is kept (and in
 # :attr:`RollupState.specs` then, where the metric compiler looks for it).
@@ -68,19 +88,26 @@ PERSON_FIRST = PERSON_FIRST_SPEC
 _DDL = (
     "CREATE TABLE IF NOT EXISTS rollup_state ("
     "mark TIMESTAMP NOT NULL, rolled BIGINT NOT NULL, refreshed_at TIMESTAMP)",
-    "CREATE TABLE IF NOT EXISTS event_rollup_daily (account_id VARCHAR, day DATE, "
+    f"CREATE TABLE IF NOT EXISTS {ACCOUNT_NUMBERS} (account_id VARCHAR NOT NULL, "
+    "no INTEGER NOT NULL)",
+    f"CREATE TABLE IF NOT EXISTS {PERSON_NUMBERS} (person_id VARCHAR NOT NULL, "
+    "no INTEGER NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS event_rollup_daily (account_no INTEGER, day DATE, "
     "event VARCHAR, n BIGINT, first_ts TIMESTAMP, last_ts TIMESTAMP)",
-    "CREATE TABLE IF NOT EXISTS event_person_daily (account_id VARCHAR, day DATE, "
-    "event VARCHAR, person_id VARCHAR)",
-    "CREATE TABLE IF NOT EXISTS event_person_first (account_id VARCHAR, event VARCHAR, "
-    "person_id VARCHAR, first_ts TIMESTAMP)",
-    "CREATE TABLE IF NOT EXISTS metric_rollup_daily (spec VARCHAR, account_id VARCHAR, "
+    "CREATE TABLE IF NOT EXISTS event_person_daily (account_no INTEGER, day DATE, "
+    "event VARCHAR, person_no INTEGER)",
+    "CREATE TABLE IF NOT EXISTS event_person_first (account_no INTEGER, event VARCHAR, "
+    "person_no INTEGER, first_ts TIMESTAMP)",
+    "CREATE TABLE IF NOT EXISTS metric_rollup_daily (spec VARCHAR, account_no INTEGER, "
     "day DATE, item VARCHAR, n BIGINT, first_ts TIMESTAMP, last_ts TIMESTAMP)",
     "CREATE TABLE IF NOT EXISTS rollup_specs (spec VARCHAR PRIMARY KEY, filter_sql VARCHAR, "
     "item_sql VARCHAR)",
     "CREATE TABLE IF NOT EXISTS rollup_optional (name VARCHAR PRIMARY KEY)",
 )
 _DAY = bucket("ts")
+# Rollup rows carry the numbers of their account (and person), not the ids (``r``: the rows).
+_ACCOUNT_NO = f"JOIN {ACCOUNT_NUMBERS} AS k ON k.account_id = r.account_id"
+_PERSON_NO = f"JOIN {PERSON_NUMBERS} AS p ON p.person_id = r.person_id"
 
 
 @dataclass(frozen=True)
@@ -182,7 +209,11 @@ def _roll_specs(
         for key, flt, item in specs
     ]
     union = " UNION ALL ".join(parts)
-    con.execute(f"INSERT INTO metric_rollup_daily SELECT * FROM ({union}) ORDER BY day", params)
+    con.execute(
+        "INSERT INTO metric_rollup_daily SELECT r.spec, k.no, r.day, r.item, r.n, r.first_ts, "
+        f"r.last_ts FROM ({union}) AS r {_ACCOUNT_NO} ORDER BY r.day",
+        params,
+    )
 
 
 def _roll_person_first(
@@ -191,8 +222,9 @@ def _roll_person_first(
     """Add the people's first times for the events ``rows`` selects (``fresh``: table empty)."""
     people = f"{rows} AND ts IS NOT NULL AND person_id IS NOT NULL"
     new = (
+        "SELECT k.no AS account_no, r.event, p.no AS person_no, r.first_ts FROM ("
         "SELECT account_id, event, person_id, min(ts) AS first_ts FROM events "
-        f"WHERE {people} GROUP BY ALL"
+        f"WHERE {people} GROUP BY ALL) AS r {_ACCOUNT_NO} {_PERSON_NO}"
     )
     if fresh:
         con.execute(f"INSERT INTO event_person_first {new}", params)
@@ -200,27 +232,61 @@ def _roll_person_first(
     con.execute(
         f"INSERT INTO event_person_first SELECT n.* FROM ({new}) AS n "
         "WHERE NOT EXISTS (SELECT 1 FROM event_person_first AS o WHERE "
-        "o.account_id IS NOT DISTINCT FROM n.account_id "
-        "AND o.event IS NOT DISTINCT FROM n.event "
-        "AND o.person_id = n.person_id AND o.first_ts <= n.first_ts)",
+        "o.account_no = n.account_no AND o.event IS NOT DISTINCT FROM n.event "
+        "AND o.person_no = n.person_no AND o.first_ts <= n.first_ts)",
         params,
     )
+
+
+def _number(con: duckdb.DuckDBPyConnection, rows: str, params: dict[str, object]) -> None:
+    """Number the account and person ids of the events ``rows`` selects that have none yet."""
+    for table, column in ((ACCOUNT_NUMBERS, "account_id"), (PERSON_NUMBERS, "person_id")):
+        con.execute(
+            f"INSERT INTO {table} SELECT n.{column}, "
+            f"(SELECT coalesce(max(no), 0) FROM {table}) + row_number() OVER () "
+            f"FROM (SELECT DISTINCT {column} FROM events WHERE {rows} "
+            f"AND {column} IS NOT NULL) AS n "
+            f"WHERE NOT EXISTS (SELECT 1 FROM {table} AS o WHERE o.{column} = n.{column})",
+            params,
+        )
 
 
 def _roll_events(con: duckdb.DuckDBPyConnection, rows: str, params: dict[str, object]) -> None:
     """Append rows of the daily rollups every project reads for the events ``rows`` selects."""
     rows = f"{rows} AND ts IS NOT NULL"
     con.execute(
-        f"INSERT INTO event_rollup_daily SELECT account_id, {_DAY}, event, count(*), min(ts), "
-        f"max(ts) FROM events WHERE {rows} GROUP BY ALL ORDER BY 2",
+        "INSERT INTO event_rollup_daily SELECT k.no, r.day, r.event, r.n, r.first_ts, r.last_ts "
+        f"FROM (SELECT account_id, {_DAY} AS day, event, count(*) AS n, min(ts) AS first_ts, "
+        f"max(ts) AS last_ts FROM events WHERE {rows} GROUP BY ALL) AS r {_ACCOUNT_NO} "
+        "ORDER BY r.day",
         params,
     )
     people = f"{rows} AND person_id IS NOT NULL"
     con.execute(
-        f"INSERT INTO event_person_daily SELECT DISTINCT account_id, {_DAY}, event, person_id "
-        f"FROM events WHERE {people} ORDER BY 2",
+        "INSERT INTO event_person_daily SELECT k.no, r.day, r.event, p.no FROM ("
+        f"SELECT DISTINCT account_id, {_DAY} AS day, event, person_id FROM events "
+        f"WHERE {people}) AS r {_ACCOUNT_NO} {_PERSON_NO} ORDER BY r.day",
         params,
     )
+
+
+def renumber_rollups(con: duckdb.DuckDBPyConnection) -> bool:
+    """Drop rollups keyed by id text (stores before numbers); whether there were any.
+
+    Rollups are derived from ``events``: the next refresh rebuilds them, keyed by numbers.
+    The caller owns the transaction.
+    """
+    row = first_row(
+        con,
+        "SELECT count(*) FROM duckdb_columns() WHERE table_name = 'event_rollup_daily' "
+        "AND column_name = 'account_id' "
+        "AND database_name = current_database() AND schema_name = current_schema()",
+    )
+    if not row or not row[0]:
+        return False
+    for table in (*ROLLUP_TABLES, "rollup_state"):
+        con.execute(f"DROP TABLE IF EXISTS {table}")
+    return True
 
 
 def _clear(con: duckdb.DuckDBPyConnection) -> None:
@@ -268,6 +334,7 @@ def _refresh(
             rows += " AND received_at > CAST($mark AS TIMESTAMP)"
             params["mark"] = state.mark
         added = _count(con, rows, params)
+        _number(con, rows, params)
         _roll_events(con, rows, params)
         if person_first:
             _roll_person_first(con, rows, params, fresh=state is None)

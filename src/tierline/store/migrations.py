@@ -122,12 +122,19 @@ def _outbox_unindexed(con: duckdb.DuckDBPyConnection) -> None:
     unindex_outbox(con)
 
 
+def _rollups_numbered(con: duckdb.DuckDBPyConnection) -> None:
+    from tierline.engine.rollup import renumber_rollups
+
+    renumber_rollups(con)
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "book tables", _book_tables_sql()),
     Migration(2, "accounts latest and as-of views", _ACCOUNT_VIEWS_SQL),
     Migration(3, "engine state: assignments, overrides, audit log", _engine_state),
     Migration(4, "explanations by reference: decisions catalog", _engine_state_v4),
     Migration(5, "outbox keys without a primary-key index", _outbox_unindexed),
+    Migration(6, "event rollups keyed by account and person numbers", _rollups_numbered),
 )
 
 SCHEMA_VERSION = MIGRATIONS[-1].version
