@@ -41,6 +41,7 @@ the ones a build for every account would give them.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Sequence
 from datetime import datetime
@@ -100,11 +101,21 @@ def _literal(value: Cell) -> exp.Expression:
 def literal_select(columns: Sequence[tuple[str, str]], rows: Sequence[Sequence[Cell]]) -> str:
     """A typed SELECT of literal rows (no rows: an empty relation with the same columns).
 
-    Values are quoted by sqlglot, never pasted as text.
+    Values are quoted by sqlglot, never pasted as text. The text is memoised: a run builds
+    the same policy tables (tracks, gates, touchpoints, rules) in many statements.
 
     >>> literal_select([("k", "VARCHAR"), ("n", "INTEGER")], [("it's", 1)])
     "SELECT CAST(k AS TEXT) AS k, CAST(n AS INT) AS n FROM (VALUES ('it''s', 1)) AS v(k, n)"
     """
+    # each cell keyed with its type: True == 1 in Python, but not in SQL
+    typed = tuple(tuple((type(cell).__name__, cell) for cell in row) for row in rows)
+    return _literal_select(tuple((str(n), str(k)) for n, k in columns), typed)
+
+
+@functools.lru_cache(maxsize=512)
+def _literal_select(
+    columns: tuple[tuple[str, str], ...], rows: tuple[tuple[tuple[str, Cell], ...], ...]
+) -> str:
     names = [name for name, _ in columns]
     if rows:
         casts = [
@@ -112,7 +123,7 @@ def literal_select(columns: Sequence[tuple[str, str]], rows: Sequence[Sequence[C
             for name, kind in columns
         ]
         source = exp.values(
-            [tuple(_literal(cell) for cell in row) for row in rows], alias="v", columns=names
+            [tuple(_literal(cell) for _, cell in row) for row in rows], alias="v", columns=names
         )
         select = exp.select(*casts).from_(source)
     else:

@@ -42,6 +42,7 @@ from tierline.engine.milestone import PROGRESS_TABLE, SUMMARY_TABLE
 from tierline.engine.state import SYSTEM_ACTOR
 from tierline.errors import EngineError, PolicyError, TierlineError
 from tierline.expr.condition import parse_condition
+from tierline.policy.metrics import MetricSet
 from tierline.policy.model import Project, Segmentation
 from tierline.policy.track import Track
 
@@ -107,17 +108,25 @@ class GraduationRule:
         return tuple(seen)
 
 
-def metric_names(project: Project) -> tuple[str, ...]:
-    """The metric names the project's ``metrics.yaml`` defines (none without the file)."""
+def _metric_set(project: Project) -> MetricSet | None:
+    """The project's metrics: those it loaded, else its ``metrics.yaml`` (None: no file)."""
     path = project.root / "metrics.yaml"
+    if project.metrics:
+        return MetricSet(project.metrics, str(path))
     if not path.is_file():
-        return ()
+        return None
     from tierline.policy.metrics import load_metrics
 
     try:
-        return load_metrics(path, project.fields).names
+        return load_metrics(path, project.fields)
     except PolicyError as err:
         raise EngineError(f"metrics.yaml cannot be read for graduation conditions:\n{err}") from err
+
+
+def metric_names(project: Project) -> tuple[str, ...]:
+    """The metric names the project's ``metrics.yaml`` defines (none without the file)."""
+    metrics = _metric_set(project)
+    return () if metrics is None else metrics.names
 
 
 def metrics_read(project: Project, rules: Sequence[GraduationRule]) -> tuple[str, ...]:
@@ -223,7 +232,6 @@ def prepare_metrics(
         return metrics
     try:
         from tierline.engine.metrics import metrics_relation
-        from tierline.policy.metrics import load_metrics
     except ImportError as exc:
         raise EngineError(
             f"graduation conditions read metrics ({', '.join(wanted)}) but they cannot be "
@@ -231,7 +239,10 @@ def prepare_metrics(
         ) from exc
     try:
         # only the metrics the conditions read (and those they are computed from)
-        metric_set = load_metrics(project.root / "metrics.yaml", project.fields).needed(wanted)
+        loaded = _metric_set(project)
+        if loaded is None:
+            raise EngineError("the project has no metrics.yaml")
+        metric_set = loaded.needed(wanted)
         scope_filter("account_id", accounts)  # checks the relation's form
         rel = metrics_relation(con, metric_set, as_of, incremental=True, accounts=accounts)
         view = f"{METRICS_TABLE}_view"
