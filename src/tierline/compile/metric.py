@@ -309,11 +309,17 @@ def _in_scope(accounts: str | None) -> str:
 
 
 def _numbers_in_scope(accounts: str | None) -> str:
-    """``AND account_no IN (the scope's numbers)``, or nothing without one (rollup rows)."""
-    if accounts is None:
-        return ""
+    """``AND account_no IN (the scope's numbers)``, or nothing without one (rollup rows).
+
+    The numbers are the CTE ``scope_no`` (:func:`_scope_numbers`), looked up once per query.
+    """
+    return "" if accounts is None else " AND account_no IN (SELECT no FROM scope_no)"
+
+
+def _scope_numbers(accounts: str) -> str:
+    """The CTE of the numbers of the scope's accounts (see :func:`_numbers_in_scope`)."""
     return (
-        f" AND account_no IN (SELECT no FROM {ACCOUNT_NUMBERS} "
+        f"scope_no AS (SELECT no FROM {ACCOUNT_NUMBERS} "
         f"WHERE account_id IN (SELECT account_id FROM {accounts}))"
     )
 
@@ -401,7 +407,8 @@ def _incremental_events(
             f"SELECT {raw_cols} FROM events WHERE {known} AND received_at <= {_MARK} "
             f"AND ({' OR '.join(dict.fromkeys(old))})"
         )
-    ctes = [f"ev_raw AS ({' UNION ALL '.join(raw)})"]
+    ctes = [] if accounts is None else [_scope_numbers(accounts)]
+    ctes.append(f"ev_raw AS ({' UNION ALL '.join(raw)})")
     plain = [m for m in metrics if m.kind not in ("distinct_users", "distinct")]
     distinct = [m for m in metrics if m.kind in ("distinct_users", "distinct")]
     parts: list[str] = []

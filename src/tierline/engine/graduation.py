@@ -38,6 +38,7 @@ import duckdb
 from sqlglot import exp
 
 from tierline.engine.enrollment import Cell, literal_relation, scope_filter
+from tierline.engine.metrics import metric_set, metrics_relation
 from tierline.engine.milestone import PROGRESS_TABLE, SUMMARY_TABLE
 from tierline.engine.state import SYSTEM_ACTOR
 from tierline.errors import EngineError, PolicyError, TierlineError
@@ -110,9 +111,9 @@ class GraduationRule:
 
 def _metric_set(project: Project) -> MetricSet | None:
     """The project's metrics: those it loaded, else its ``metrics.yaml`` (None: no file)."""
-    path = project.root / "metrics.yaml"
     if project.metrics:
-        return MetricSet(project.metrics, str(path))
+        return metric_set(project)
+    path = project.root / "metrics.yaml"
     if not path.is_file():
         return None
     from tierline.policy.metrics import load_metrics
@@ -231,20 +232,13 @@ def prepare_metrics(
             )
         return metrics
     try:
-        from tierline.engine.metrics import metrics_relation
-    except ImportError as exc:
-        raise EngineError(
-            f"graduation conditions read metrics ({', '.join(wanted)}) but they cannot be "
-            f"computed: {exc}"
-        ) from exc
-    try:
         # only the metrics the conditions read (and those they are computed from)
         loaded = _metric_set(project)
         if loaded is None:
             raise EngineError("the project has no metrics.yaml")
-        metric_set = loaded.needed(wanted)
+        needed = loaded.needed(wanted)
         scope_filter("account_id", accounts)  # checks the relation's form
-        rel = metrics_relation(con, metric_set, as_of, incremental=True, accounts=accounts)
+        rel = metrics_relation(con, needed, as_of, incremental=True, accounts=accounts)
         view = f"{METRICS_TABLE}_view"
         rel.create_view(view, replace=True)
         con.execute(f"CREATE OR REPLACE TEMP TABLE {METRICS_TABLE} AS SELECT * FROM {view}")

@@ -53,7 +53,12 @@ from tierline.compile.metric import (
     metric_mode,
     rollup_spec,
 )
-from tierline.engine.connection import first_row, joined_transaction, table_exists
+from tierline.engine.connection import (
+    first_row,
+    joined_transaction,
+    relation_columns,
+    table_exists,
+)
 from tierline.engine.state import utc_naive
 from tierline.errors import EngineError
 from tierline.policy.metrics import MetricSet
@@ -276,13 +281,9 @@ def renumber_rollups(con: duckdb.DuckDBPyConnection) -> bool:
     Rollups are derived from ``events``: the next refresh rebuilds them, keyed by numbers.
     The caller owns the transaction.
     """
-    row = first_row(
-        con,
-        "SELECT count(*) FROM duckdb_columns() WHERE table_name = 'event_rollup_daily' "
-        "AND column_name = 'account_id' "
-        "AND database_name = current_database() AND schema_name = current_schema()",
-    )
-    if not row or not row[0]:
+    if not table_exists(con, "event_rollup_daily"):
+        return False
+    if "account_id" not in (relation_columns(con, "event_rollup_daily") or set()):
         return False
     for table in (*ROLLUP_TABLES, "rollup_state"):
         con.execute(f"DROP TABLE IF EXISTS {table}")
