@@ -1,4 +1,4 @@
-"""The store caps DuckDB's memory: 3GB by default, TIERLINE_MEMORY_LIMIT or a parameter."""
+"""The store caps DuckDB's memory: 2.5GB by default, TIERLINE_MEMORY_LIMIT or a parameter."""
 
 from __future__ import annotations
 
@@ -20,12 +20,12 @@ def _limit_bytes(store: Store) -> int:
     return int(float(number) * scale)
 
 
-def test_default_limit_is_3gb(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_default_limit_is_2_5gb(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv(MEMORY_LIMIT_ENV, raising=False)
-    assert memory_limit() == DEFAULT_MEMORY_LIMIT == "3GB"
+    assert memory_limit() == DEFAULT_MEMORY_LIMIT == "2.5GB"
     with Store.open(tmp_path / "s.duckdb") as store:
-        # DuckDB reports 3GB (3·10^9 bytes) in GiB, rounded: 2.7 GiB.
-        assert abs(_limit_bytes(store) - 3 * 10**9) <= 0.1 * 2**30
+        # DuckDB reports 2.5GB (2.5·10^9 bytes) in GiB, rounded: 2.3 GiB.
+        assert abs(_limit_bytes(store) - 25 * 10**8) <= 0.1 * 2**30
 
 
 def test_environment_and_parameter_override(

@@ -25,11 +25,12 @@ __all__ = ["DEFAULT_MEMORY_LIMIT", "MEMORY_LIMIT_ENV", "Store", "memory_limit", 
 
 # DuckDB's own default memory_limit is 80% of RAM, and its buffer manager keeps what it
 # read cached up to it, so a run over 10^7 events held 4.5 GiB without needing it
-# (bench/RESULTS.md). tierline caps a store's connection at 3 GB by default: beyond it
-# DuckDB spills to ``<store>.tmp`` next to a file store, and the engine's runs stay well
-# inside it. ``TIERLINE_MEMORY_LIMIT`` (a size, e.g. ``8GB``) raises or lowers it; an
+# (bench/RESULTS.md). tierline caps a store's connection at 2.5 GB by default: beyond it
+# DuckDB spills to ``<store>.tmp`` next to a file store. The engine's runs stay inside it:
+# at 10^5 accounts / 10^7 events a run is no slower under 2.5 GB than under 3 GB, and at
+# 10^6 / 10^8 the process peaks at 3.6 GiB under 2.5 GB but 4.0 GiB under 3 GB. ``TIERLINE_MEMORY_LIMIT`` (a size, e.g. ``8GB``) raises or lowers it; an
 # empty value keeps DuckDB's default.
-DEFAULT_MEMORY_LIMIT = "3GB"
+DEFAULT_MEMORY_LIMIT = "2.5GB"
 MEMORY_LIMIT_ENV = "TIERLINE_MEMORY_LIMIT"
 _SIZE = re.compile(r"^\s*\d+(\.\d+)?\s*(B|KB|MB|GB|TB|KiB|MiB|GiB|TiB)\s*$", re.IGNORECASE)
 
@@ -39,7 +40,7 @@ _CORE_NAMES = frozenset(f.name for f in CORE_ACCOUNT_FIELDS)
 
 
 def memory_limit(value: str | None = None) -> str | None:
-    """The DuckDB ``memory_limit`` for a store: ``value``, else the environment, else 3GB.
+    """The DuckDB ``memory_limit`` for a store: ``value``, else the environment, else 2.5GB.
 
     An empty string means DuckDB's own default (None). A value that is not a size such as
     ``512MB`` or ``4GB`` is a StoreError naming where it came from.
@@ -108,7 +109,7 @@ class Store:
         """Open (creating if needed) the store at ``url``, migrate it and add custom fields.
 
         ``memory`` is the connection's DuckDB ``memory_limit`` (see :func:`memory_limit`:
-        by default ``$TIERLINE_MEMORY_LIMIT`` or 3GB).
+        by default ``$TIERLINE_MEMORY_LIMIT`` or 2.5GB).
         """
         location = resolve_location(url)
         limit = memory_limit(memory)
