@@ -28,8 +28,9 @@ __all__ = ["DEFAULT_MEMORY_LIMIT", "MEMORY_LIMIT_ENV", "Store", "memory_limit", 
 # (bench/RESULTS.md). tierline caps a store's connection at 2.5 GB by default: beyond it
 # DuckDB spills to ``<store>.tmp`` next to a file store. The engine's runs stay inside it:
 # at 10^5 accounts / 10^7 events a run is no slower under 2.5 GB than under 3 GB, and at
-# 10^6 / 10^8 the process peaks at 3.6 GiB under 2.5 GB but 4.0 GiB under 3 GB. ``TIERLINE_MEMORY_LIMIT`` (a size, e.g. ``8GB``) raises or lowers it; an
-# empty value keeps DuckDB's default.
+# 10^6 / 10^8 the process peaks at 3.6 GiB under 2.5 GB but 4.0 GiB under 3 GB.
+# ``TIERLINE_MEMORY_LIMIT`` (a size, e.g. ``8GB``) raises or lowers it; an empty value keeps
+# DuckDB's default.
 DEFAULT_MEMORY_LIMIT = "2.5GB"
 MEMORY_LIMIT_ENV = "TIERLINE_MEMORY_LIMIT"
 _SIZE = re.compile(r"^\s*\d+(\.\d+)?\s*(B|KB|MB|GB|TB|KiB|MiB|GiB|TiB)\s*$", re.IGNORECASE)
