@@ -46,10 +46,12 @@ from typing import Any
 import duckdb
 
 import run as bench  # bench/run.py (this folder is on sys.path): generator, day loader
+from tierline.engine.connection import joined_transaction
 from tierline.engine.milestone_state import refresh_milestone_state
 from tierline.engine.rollup import refresh_rollups
 from tierline.engine.run import run
 from tierline.policy.load import load_project
+from tierline.policy.model import Project
 from tierline.store import Store
 
 _PLANNING = ("optimizer", "planner", "physical_planner")
@@ -115,9 +117,11 @@ def _top(counter: collections.Counter[str], calls: collections.Counter[str], k: 
 def profile(args: argparse.Namespace) -> None:
     """Generate or copy the store, run it in full, then profile the daily runs."""
     project = load_project(bench.SEED_PACK)
-    with tempfile.TemporaryDirectory(dir=args.workdir, prefix="tierline-daily-profile-") as tmp:
-        path = _store(args, Path(tmp))
-        store = Store.open(path, project.fields)
+    prefix = "tierline-daily-profile-"
+    with (
+        tempfile.TemporaryDirectory(dir=args.workdir, prefix=prefix) as tmp,
+        Store.open(_store(args, Path(tmp)), project.fields) as store,
+    ):
         con = store.con
         con.execute(f"SET threads = {args.threads}")
         start = time.perf_counter()
@@ -133,22 +137,20 @@ def profile(args: argparse.Namespace) -> None:
             if args.maintain_first:
                 _maintain(con, project, end)
             _daily(store, project, end, full, args, Path(tmp) / "statement.json")
-        store.close()
 
 
-def _maintain(con: duckdb.DuckDBPyConnection, project: Any, end: datetime) -> None:
+def _maintain(con: duckdb.DuckDBPyConnection, project: Project, end: datetime) -> None:
     start = time.perf_counter()
-    con.execute("BEGIN TRANSACTION")
-    refresh_rollups(con, project, end)
-    refresh_milestone_state(con, project)
-    con.execute("COMMIT")
+    with joined_transaction(con):
+        refresh_rollups(con, project, end)
+        refresh_milestone_state(con, project)
     took = time.perf_counter() - start
     print(f"maintenance before the run (rollups, milestone state): {took:.3f} s")
 
 
 def _daily(
     store: Store,
-    project: Any,
+    project: Project,
     end: datetime,
     full: float,
     args: argparse.Namespace,
