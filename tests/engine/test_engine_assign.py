@@ -171,3 +171,26 @@ def test_reassign_records_moves_and_skips_overrides(store: Store) -> None:
     again = assign_accounts(store, changed, datetime(2026, 2, 5), reassign=True)
     assert again.segmentation("track").move_count == 0
     assert again.segmentation("tier").move_count == 0
+
+
+def test_ids_follow_the_accounts_not_the_order_duckdb_wrote_them(tmp_path: Path) -> None:
+    # Two stores with the same book get the same ids, account by account: each
+    # segmentation's new rows are numbered in account id order, without gaps for the
+    # accounts it leaves unassigned (a4 in tier), and the next ids continue after them.
+    ids = []
+    for name in ("one", "two"):
+        (tmp_path / name).mkdir()
+        store = add_book(open_store(tmp_path / name))
+        assign_accounts(store, make_project(), AS_OF)
+        rows = store.con.execute(
+            "SELECT segmentation, account_id, id FROM assignments ORDER BY id"
+        ).fetchall()
+        ids.append(rows)
+        for seg in {s for s, _, _ in rows}:
+            mine = [(a, i) for s, a, i in rows if s == seg]
+            assert [a for a, _ in mine] == sorted(a for a, _ in mine)
+            assert [i for _, i in mine] == list(range(mine[0][1], mine[0][1] + len(mine)))
+        store.close()
+    assert ids[0] == ids[1]
+    assert len(ids[0]) == 9
+    assert [i for _, _, i in ids[0]] == list(range(ids[0][0][2], ids[0][0][2] + 9))

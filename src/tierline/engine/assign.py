@@ -288,16 +288,14 @@ def _load_book(
 # current assignment exactly when it has any assignment row, so no window is needed).
 _NEW = f"FROM {_DECIDED} d WHERE d.outcome IS NOT NULL AND d.is_new "
 
-# The new accounts per outcome, and the unassigned ones per reason, in one scan (the last
-# row number of the assigned ones sets the ids: see _append_new).
+# The new accounts per outcome, and the unassigned ones per reason, in one scan.
 _GROUPS = f"""
 SELECT d.outcome,
        CASE WHEN d.outcome IS NULL
          THEN coalesce(json_extract_string(d.explanation, '$.reason'), 'no outcome')
        END AS reason,
        count(*) AS n,
-       min(d.account_id, {_EXAMPLES}) AS examples,
-       max(d.rowid) AS last_row
+       min(d.account_id, {_EXAMPLES}) AS examples
 FROM {_DECIDED} d
 WHERE d.is_new
 GROUP BY ALL
@@ -384,26 +382,29 @@ def _append_new(
     con: duckdb.DuckDBPyConnection,
     values: tuple[str, str, datetime, datetime],
     decision_id: str,
-    last_row: int,
+    count: int,
 ) -> None:
-    """Append the new accounts' rows (source rule) with ids computed set-based.
+    """Append the ``count`` new accounts' rows (source rule) with ids computed set-based.
 
     The id column's ``nextval`` default would make DuckDB append on one thread; instead
-    one sequence value is taken as the base, each row gets base + its row number in the
-    decided table (unique, in the book's order; the unassigned leave gaps), and the
-    sequence is moved past the last id, so later defaults continue after it.
+    one sequence value is taken as the base, the rows get base, base + 1, … in account id
+    order, and the sequence is moved past the last id, so later defaults continue after
+    it. The ids depend only on the accounts assigned, never on the order in which DuckDB
+    wrote the decided table (its row ids are neither dense nor in a fixed order when it is
+    written in parallel), so the same book and history give the same ids.
     """
     base = int(str(_rows(con, f"SELECT nextval('{_ID_SEQUENCE}')", [])[0][0]))
     _rows(
         con,
-        f"{_INSERT_ID}SELECT {base} + d.rowid, d.account_id, ?, d.outcome, ?, ?, 'rule', ?, "
-        f"{decision_id} {_NEW}",
+        f"{_INSERT_ID}SELECT {base} - 1 + n.no, d.account_id, ?, d.outcome, ?, ?, 'rule', ?, "
+        f"{decision_id} FROM (SELECT d.account_id, row_number() OVER (ORDER BY d.account_id) "
+        f"AS no {_NEW}) AS n JOIN {_DECIDED} AS d ON d.account_id = n.account_id",
         list(values),
     )
     _rows(
         con,
         f"SELECT setval('{_ID_SEQUENCE}', greatest(currval('{_ID_SEQUENCE}'), ?))",
-        [base + last_row],
+        [base + count - 1],
     )
 
 
@@ -455,14 +456,11 @@ def _segmentation(
     groups = _rows(con, _GROUPS, [])
     assigned = tuple(
         OutcomeCount(str(o), int(str(n)), _examples(e))
-        for o, _, n, e, _ in sorted(
-            (g for g in groups if g[0] is not None), key=lambda g: str(g[0])
-        )
+        for o, _, n, e in sorted((g for g in groups if g[0] is not None), key=lambda g: str(g[0]))
     )
-    last_row = max((int(str(g[4])) for g in groups if g[0] is not None), default=-1)
     unassigned = tuple(
         Unassigned(str(r), int(str(n)), _examples(e))
-        for _, r, n, e, _ in sorted(
+        for _, r, n, e in sorted(
             (g for g in groups if g[0] is None), key=lambda g: (-int(str(g[2])), str(g[1]))
         )
     )
@@ -472,7 +470,8 @@ def _segmentation(
         ids = record_decisions(con, version, sid, compiled, now)
         decision_id = decision_case(ids, "decision")
     if mode != "preview" and assigned:
-        _append_new(con, (sid, version, as_of, now), decision_id, last_row)
+        count = sum(a.count for a in assigned)
+        _append_new(con, (sid, version, as_of, now), decision_id, count)
     if mode == "reassign" and moves:
         _rows(
             con,
