@@ -17,7 +17,7 @@ import pytest
 from csm_fixture import AS_OF, add_account, add_csm, make_project, new_accounts, open_store
 
 from tierline.engine.csm import KEPT_STATE, KEPT_TABLE, CsmPlan, assign_csms
-from tierline.engine.outbox import append_candidates, ensure_outbox
+from tierline.engine.outbox import append_candidates, ensure_outbox, key_no_sql
 from tierline.policy.model import Project
 from tierline.policy.staffing import CsmPool
 from tierline.store import Store
@@ -80,9 +80,16 @@ def _insert_pick(store: Store, account: str, csm: str, seq: int, episode: str) -
     payload = json.dumps({"to": csm, "csm_id": csm, "pool": "ops", "seq": seq})
     store.con.execute(
         "INSERT INTO outbox (idempotency_key, rule, account_id, episode, kind, due_at, payload, "
-        "created_at, run_id, policy_version, status) VALUES "
-        "(?, 'csm:ops', ?, ?, 'csm_assignment', ?, ?, ?, 'hand', 'v', 'pending')",
-        [f"hand-{account}-{episode}", account, episode, AS_OF, payload, AS_OF],
+        "created_at, run_id, policy_version, status, key_no) VALUES "
+        "($key, 'csm:ops', $account, $episode, 'csm_assignment', $at, $payload, $at, 'hand', "
+        f"'v', 'pending', {key_no_sql('$key')})",
+        {
+            "key": f"hand-{account}-{episode}",
+            "account": account,
+            "episode": episode,
+            "at": AS_OF,
+            "payload": payload,
+        },
     )
 
 

@@ -45,6 +45,7 @@ from sqlglot import exp
 
 from tierline.engine.connection import first_row, joined_transaction, read_only, table_exists
 from tierline.engine.enrollment import Cell, literal_relation
+from tierline.engine.received import received_by
 from tierline.engine.state import utc_naive
 from tierline.errors import EngineError
 from tierline.policy.model import Project
@@ -178,21 +179,8 @@ def _gate_predicate(gates: Sequence[GateDef]) -> str:
 
 def _fingerprint(con: duckdb.DuckDBPyConnection, mark: datetime | None) -> _Fingerprint:
     """What the events received at or before ``mark`` are, and how many lack received_at."""
-    row = first_row(
-        con,
-        "SELECT count(*) FILTER (WHERE received_at <= CAST($mark AS TIMESTAMP)), "
-        "sum(epoch_us(ts)) FILTER (WHERE received_at <= CAST($mark AS TIMESTAMP)), "
-        "count(*) FILTER (WHERE received_at IS NULL), max(received_at) FROM events",
-        {"mark": mark},
-    )
-    if row is None:
-        return _Fingerprint(0, None, 0, None)
-    return _Fingerprint(
-        int(row[0]),
-        None if row[1] is None else int(row[1]),
-        int(row[2]),
-        row[3] if isinstance(row[3], datetime) else None,
-    )
+    got = received_by(con, mark, sums=True)
+    return _Fingerprint(got.count, got.ts_sum, got.unplaced, got.latest)
 
 
 @dataclass(frozen=True)

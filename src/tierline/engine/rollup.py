@@ -59,6 +59,7 @@ from tierline.engine.connection import (
     relation_columns,
     table_exists,
 )
+from tierline.engine.received import received_by
 from tierline.engine.state import utc_naive
 from tierline.errors import EngineError
 from tierline.policy.metrics import MetricSet
@@ -113,6 +114,12 @@ _DAY = bucket("ts")
 # Rollup rows carry the numbers of their account (and person), not the ids (``r``: the rows).
 _ACCOUNT_NO = f"JOIN {ACCOUNT_NUMBERS} AS k ON k.account_id = r.account_id"
 _PERSON_NO = f"JOIN {PERSON_NUMBERS} AS p ON p.person_id = r.person_id"
+# The numbers of the ids in the batch being rolled up (:func:`_number`), a small temp table
+# each: joining the batch's rows to them reads the whole dictionaries (10^6 people) once.
+_BATCH_ACCOUNTS = "rollup_batch_accounts"
+_BATCH_PEOPLE = "rollup_batch_people"
+_BATCH_ACCOUNT_NO = f"JOIN {_BATCH_ACCOUNTS} AS k ON k.account_id = r.account_id"
+_BATCH_PERSON_NO = f"JOIN {_BATCH_PEOPLE} AS p ON p.person_id = r.person_id"
 
 
 @dataclass(frozen=True)
@@ -163,10 +170,7 @@ def _wants_person_first(project: Project | MetricSet | None) -> bool:
 
 
 def _received_through(con: duckdb.DuckDBPyConnection, mark: datetime) -> int:
-    row = first_row(
-        con, "SELECT count(*) FROM events WHERE received_at <= CAST(? AS TIMESTAMP)", [mark]
-    )
-    return int(row[0]) if row else 0
+    return received_by(con, mark).count
 
 
 def usable_rollup(con: duckdb.DuckDBPyConnection, as_of: datetime) -> RollupState | None:
@@ -200,9 +204,18 @@ def _specs(con: duckdb.DuckDBPyConnection, project: Project | MetricSet | None) 
 
 
 def _roll_specs(
-    con: duckdb.DuckDBPyConnection, keys: list[str] | None, rows: str, params: dict[str, object]
+    con: duckdb.DuckDBPyConnection,
+    keys: list[str] | None,
+    rows: str,
+    params: dict[str, object],
+    *,
+    batch: bool = False,
 ) -> None:
-    """Append ``metric_rollup_daily`` rows for the events ``rows`` selects (SQL condition)."""
+    """Append ``metric_rollup_daily`` rows for the events ``rows`` selects (SQL condition).
+
+    ``batch``: the rows are the batch :func:`_number` numbered (else: events numbered before).
+    """
+    account_no = _BATCH_ACCOUNT_NO if batch else _ACCOUNT_NO
     where = "" if keys is None else f" WHERE spec IN ({', '.join(repr(k) for k in keys)})"
     specs = con.execute(f"SELECT spec, filter_sql, item_sql FROM rollup_specs{where}").fetchall()
     if not specs:
@@ -216,20 +229,27 @@ def _roll_specs(
     union = " UNION ALL ".join(parts)
     con.execute(
         "INSERT INTO metric_rollup_daily SELECT r.spec, k.no, r.day, r.item, r.n, r.first_ts, "
-        f"r.last_ts FROM ({union}) AS r {_ACCOUNT_NO} ORDER BY r.day",
+        f"r.last_ts FROM ({union}) AS r {account_no} ORDER BY r.day",
         params,
     )
 
 
 def _roll_person_first(
-    con: duckdb.DuckDBPyConnection, rows: str, params: dict[str, object], *, fresh: bool
+    con: duckdb.DuckDBPyConnection,
+    rows: str,
+    params: dict[str, object],
+    *,
+    fresh: bool,
+    batch: bool = False,
 ) -> None:
-    """Add the people's first times for the events ``rows`` selects (``fresh``: table empty)."""
+    """Add the people's first times for the events ``rows`` selects (``fresh``: table empty;
+    ``batch``: as :func:`_roll_specs`)."""
     people = f"{rows} AND ts IS NOT NULL AND person_id IS NOT NULL"
+    numbers = f"{_BATCH_ACCOUNT_NO} {_BATCH_PERSON_NO}" if batch else f"{_ACCOUNT_NO} {_PERSON_NO}"
     new = (
         "SELECT k.no AS account_no, r.event, p.no AS person_no, r.first_ts FROM ("
         "SELECT account_id, event, person_id, min(ts) AS first_ts FROM events "
-        f"WHERE {people} GROUP BY ALL) AS r {_ACCOUNT_NO} {_PERSON_NO}"
+        f"WHERE {people} GROUP BY ALL) AS r {numbers}"
     )
     if fresh:
         con.execute(f"INSERT INTO event_person_first {new}", params)
@@ -244,25 +264,49 @@ def _roll_person_first(
 
 
 def _number(con: duckdb.DuckDBPyConnection, rows: str, params: dict[str, object]) -> None:
-    """Number the account and person ids of the events ``rows`` selects that have none yet."""
-    for table, column in ((ACCOUNT_NUMBERS, "account_id"), (PERSON_NUMBERS, "person_id")):
+    """Number the account and person ids of the events ``rows`` selects that have none yet.
+
+    Leaves the numbers of every id of those rows in the temp tables ``rollup_batch_accounts``
+    and ``rollup_batch_people`` (``id, no``), for the rollups of the same rows: the
+    dictionaries are read once per refresh, however many rollups join them. New ids get
+    the numbers after the largest one, in id order.
+    """
+    for table, batch, column in (
+        (ACCOUNT_NUMBERS, _BATCH_ACCOUNTS, "account_id"),
+        (PERSON_NUMBERS, _BATCH_PEOPLE, "person_id"),
+    ):
+        # a semi-join probed by the dictionary, built on the batch's ids (the small side)
         con.execute(
-            f"INSERT INTO {table} SELECT n.{column}, "
-            f"(SELECT coalesce(max(no), 0) FROM {table}) + row_number() OVER () "
-            f"FROM (SELECT DISTINCT {column} FROM events WHERE {rows} "
-            f"AND {column} IS NOT NULL) AS n "
-            f"WHERE NOT EXISTS (SELECT 1 FROM {table} AS o WHERE o.{column} = n.{column})",
+            f"""CREATE OR REPLACE TEMP TABLE {batch} AS
+WITH ids AS MATERIALIZED (
+  SELECT DISTINCT {column} FROM events WHERE {rows} AND {column} IS NOT NULL
+),
+known AS MATERIALIZED (
+  SELECT o.{column}, o.no FROM {table} AS o WHERE o.{column} IN (SELECT {column} FROM ids)
+)
+SELECT {column}, no, FALSE AS new FROM known
+UNION ALL
+SELECT n.{column}, CAST((SELECT coalesce(max(no), 0) FROM {table})
+  + row_number() OVER (ORDER BY n.{column}) AS INTEGER), TRUE
+FROM ids AS n WHERE n.{column} NOT IN (SELECT {column} FROM known)""",
             params,
         )
+        con.execute(f"INSERT INTO {table} SELECT {column}, no FROM {batch} WHERE new ORDER BY no")
+
+
+def _drop_batch(con: duckdb.DuckDBPyConnection) -> None:
+    for batch in (_BATCH_ACCOUNTS, _BATCH_PEOPLE):
+        con.execute(f"DROP TABLE IF EXISTS {batch}")
 
 
 def _roll_events(con: duckdb.DuckDBPyConnection, rows: str, params: dict[str, object]) -> None:
-    """Append rows of the daily rollups every project reads for the events ``rows`` selects."""
+    """Append rows of the daily rollups every project reads for the events ``rows`` selects
+    (the batch :func:`_number` numbered)."""
     rows = f"{rows} AND ts IS NOT NULL"
     con.execute(
         "INSERT INTO event_rollup_daily SELECT k.no, r.day, r.event, r.n, r.first_ts, r.last_ts "
         f"FROM (SELECT account_id, {_DAY} AS day, event, count(*) AS n, min(ts) AS first_ts, "
-        f"max(ts) AS last_ts FROM events WHERE {rows} GROUP BY ALL) AS r {_ACCOUNT_NO} "
+        f"max(ts) AS last_ts FROM events WHERE {rows} GROUP BY ALL) AS r {_BATCH_ACCOUNT_NO} "
         "ORDER BY r.day",
         params,
     )
@@ -270,7 +314,7 @@ def _roll_events(con: duckdb.DuckDBPyConnection, rows: str, params: dict[str, ob
     con.execute(
         "INSERT INTO event_person_daily SELECT k.no, r.day, r.event, p.no FROM ("
         f"SELECT DISTINCT account_id, {_DAY} AS day, event, person_id FROM events "
-        f"WHERE {people}) AS r {_ACCOUNT_NO} {_PERSON_NO} ORDER BY r.day",
+        f"WHERE {people}) AS r {_BATCH_ACCOUNT_NO} {_BATCH_PERSON_NO} ORDER BY r.day",
         params,
     )
 
@@ -336,10 +380,13 @@ def _refresh(
             params["mark"] = state.mark
         added = _count(con, rows, params)
         _number(con, rows, params)
-        _roll_events(con, rows, params)
-        if person_first:
-            _roll_person_first(con, rows, params, fresh=state is None)
-        _roll_specs(con, None, rows, params)
+        try:
+            _roll_events(con, rows, params)
+            if person_first:
+                _roll_person_first(con, rows, params, fresh=state is None, batch=True)
+            _roll_specs(con, None, rows, params, batch=True)
+        finally:
+            _drop_batch(con)
         rolled = (state.rolled if state is not None else 0) + added
         con.execute("DELETE FROM rollup_state")
         con.execute("INSERT INTO rollup_state VALUES (?, ?, ?)", [top, rolled, utc_naive(None)])

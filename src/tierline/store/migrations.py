@@ -122,6 +122,12 @@ def _outbox_unindexed(con: duckdb.DuckDBPyConnection) -> None:
     unindex_outbox(con)
 
 
+def _outbox_keys_numbered(con: duckdb.DuckDBPyConnection) -> None:
+    from tierline.engine.outbox import number_outbox_keys
+
+    number_outbox_keys(con)
+
+
 def _rollups_numbered(con: duckdb.DuckDBPyConnection) -> None:
     from tierline.engine.rollup import renumber_rollups
 
@@ -135,6 +141,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(4, "explanations by reference: decisions catalog", _engine_state_v4),
     Migration(5, "outbox keys without a primary-key index", _outbox_unindexed),
     Migration(6, "event rollups keyed by account and person numbers", _rollups_numbered),
+    Migration(7, "outbox key numbers (key_no)", _outbox_keys_numbered),
 )
 
 SCHEMA_VERSION = MIGRATIONS[-1].version
