@@ -55,7 +55,7 @@ from datetime import datetime, timedelta
 
 import duckdb
 
-from tierline.engine.connection import first_row
+from tierline.engine.connection import first_row, relation_columns, table_exists
 from tierline.errors import EngineError
 
 __all__ = [
@@ -203,7 +203,7 @@ def unindex_outbox(con: duckdb.DuckDBPyConnection) -> bool:
     )
     if not row or not row[0]:
         return False
-    _rebuild(con)
+    _rebuild(con, numbered="key_no" in (relation_columns(con, OUTBOX_TABLE) or set()))
     return True
 
 
@@ -212,26 +212,18 @@ def number_outbox_keys(con: duckdb.DuckDBPyConnection) -> bool:
 
     Rows, their order and ``seq`` are kept; the caller owns the transaction.
     """
-    columns = _columns(con)
-    if not columns or "key_no" in columns:
+    # asked of the catalog first: reading a missing table would abort the transaction
+    if not table_exists(con, OUTBOX_TABLE):
         return False
-    _rebuild(con)
+    if "key_no" in (relation_columns(con, OUTBOX_TABLE) or set()):
+        return False
+    _rebuild(con, numbered=False)
     return True
 
 
-def _columns(con: duckdb.DuckDBPyConnection) -> set[str]:
-    rows = con.execute(
-        "SELECT column_name FROM duckdb_columns() WHERE table_name = ? "
-        "AND database_name = current_database() AND schema_name = current_schema()",
-        [OUTBOX_TABLE],
-    ).fetchall()
-    return {str(r[0]) for r in rows}
-
-
-def _rebuild(con: duckdb.DuckDBPyConnection) -> None:
+def _rebuild(con: duckdb.DuckDBPyConnection, *, numbered: bool) -> None:
     """Copy the outbox into a table of the current layout (by column name, in ``seq`` order),
-    numbering the keys when the old table has no ``key_no``."""
-    numbered = "key_no" in _columns(con)
+    numbering the keys when the old table has no ``key_no`` (``numbered`` False)."""
     old = f"{OUTBOX_TABLE}_old"
     con.execute(f"ALTER TABLE {OUTBOX_TABLE} RENAME TO {old}")
     ensure_outbox(con)
