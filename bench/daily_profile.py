@@ -18,10 +18,9 @@ Options that answer the questions a daily run's profile raises:
   statement of the daily runs: the time spent binding, optimizing and building physical
   plans, in total and by call site (the profiler adds its own overhead: compare shares, not
   times, with a run without it);
-- ``--maintain-first``: bring the rollups and the kept milestone state up to date *before*
-  the timed run (``refresh_rollups`` + ``refresh_milestone_state``, in their own
-  transaction; timed and printed apart), to show what a daily run would cost if that
-  maintenance happened as the events arrive.
+- ``--maintain-first``: fold the day's events into the rollups and the kept milestone state
+  *before* the timed run, as ``tierline import events`` does after its rows land
+  (:func:`tierline.engine.fold.fold_events`; timed and printed apart).
 
 Nothing here asserts a time; ``bench/RESULTS.md`` records what was measured, with the
 command.
@@ -46,9 +45,7 @@ from typing import Any
 import duckdb
 
 import run as bench  # bench/run.py (this folder is on sys.path): generator, day loader
-from tierline.engine.connection import joined_transaction
-from tierline.engine.milestone_state import refresh_milestone_state
-from tierline.engine.rollup import refresh_rollups
+from tierline.engine.fold import fold_events
 from tierline.engine.run import run
 from tierline.policy.load import load_project
 from tierline.policy.model import Project
@@ -135,17 +132,15 @@ def profile(args: argparse.Namespace) -> None:
             bench.load_day(con, activity, end, per_day, args.events + k * per_day)
             con.execute("CHECKPOINT")
             if args.maintain_first:
-                _maintain(con, project, end)
+                _maintain(con, project)
             _daily(store, project, end, full, args, Path(tmp) / "statement.json")
 
 
-def _maintain(con: duckdb.DuckDBPyConnection, project: Project, end: datetime) -> None:
-    start = time.perf_counter()
-    with joined_transaction(con):
-        refresh_rollups(con, project, end)
-        refresh_milestone_state(con, project)
-    took = time.perf_counter() - start
-    print(f"maintenance before the run (rollups, milestone state): {took:.3f} s")
+def _maintain(con: duckdb.DuckDBPyConnection, project: Project) -> None:
+    folded = fold_events(con, project)
+    print(
+        f"fold before the run (rollups, milestone state), as an import does: {folded.seconds:.3f} s"
+    )
 
 
 def _daily(

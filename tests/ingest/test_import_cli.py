@@ -251,3 +251,42 @@ def test_an_unknown_field_in_map_and_no_project(
     monkeypatch.chdir(tmp_path)
     err = _fail(capsys, "accounts", str(path))
     assert "no tierline.yaml in" in err
+
+
+def test_imported_events_are_folded_into_the_kept_state(project: Path, tmp_path: Path) -> None:
+    """``import events`` folds the rows it landed into the rollups and the milestone state
+    (the next run finds both up to date); ``--no-fold`` leaves them to that run."""
+    assert _run("accounts", str(_copy(tmp_path, "accounts.csv")), "-p", str(project))[0] == 0
+    # two of the file's rows are rejected (exit 1); the two good ones land and are folded
+    code, output = _run("events", str(_copy(tmp_path, "events.jsonl")), "-p", str(project))
+    assert code == 1, output
+    landed = _counts(output)["landed"]
+    assert landed > 0
+    assert f"{landed:,} events into the rollups; milestone state up to date" in output
+    con = _store(project)
+    try:
+        mark, rolled = con.execute("SELECT mark, rolled FROM rollup_state").fetchall()[0]
+        assert mark == con.execute("SELECT max(received_at) FROM events").fetchall()[0][0]
+        assert rolled == landed
+        applied = con.execute("SELECT applied FROM milestone_state").fetchall()[0][0]
+        assert applied == landed
+    finally:
+        con.close()
+
+    other = tmp_path / "other"
+    shutil.copytree(project, other, ignore=shutil.ignore_patterns(".tierline"))
+    assert _run("accounts", str(_copy(tmp_path, "accounts.csv")), "-p", str(other))[0] == 0
+    code, report = _run(
+        "events", str(_copy(tmp_path, "events.jsonl")), "-p", str(other), "--no-fold", "--json"
+    )
+    assert code == 1, report
+    assert json.loads(report)["folded"] is None
+    con = _store(other)
+    try:
+        kept = con.execute(
+            "SELECT count(*) FROM information_schema.tables "
+            "WHERE table_name IN ('rollup_state', 'milestone_state')"
+        ).fetchall()
+        assert kept == [(0,)]
+    finally:
+        con.close()

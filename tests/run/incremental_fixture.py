@@ -86,9 +86,10 @@ def state(store: Store) -> dict[str, Rows]:
 
 
 def report_counts(report: RunReport) -> dict[str, object]:
-    """A run report's counts but those that say how it derived (candidates compared, scope)."""
+    """A run report's counts but those that say how it derived (candidates compared, scope,
+    events it rolled up: none when an import folded them first)."""
     counts = report.counts()
-    for key in ("candidates", "scope"):
+    for key in ("candidates", "scope", "rolled_up"):
         counts.pop(key, None)
     return counts
 

@@ -5,7 +5,10 @@ be full, events that arrive late or on time, new account versions) is run at ran
 one store incrementally and one in full (see ``incremental_fixture``); after every run the
 outbox, assignments, override requests and audit log must be identical. Events are stored
 when they are received (before the first run at or after their ``received_at``), as an
-importer would; some arrive days after they happened.
+importer would; some arrive days after they happened. After some arrivals the incremental
+store folds them into its rollups and milestone state at once, as ``tierline import events``
+does (:func:`tierline.engine.fold.fold_events`): where the folding happens must not change
+what a run decides.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from hypothesis import strategies as st
 from incremental_fixture import twin
 from run_fixture import CSMS, LOADED, make_project
 
+from tierline.engine.fold import fold_events
 from tierline.store import Store
 
 START = datetime(2026, 3, 2)
@@ -84,6 +88,7 @@ runs = st.lists(
         st.one_of(st.integers(0, 3 * 24), st.integers(0, 20 * 24)),
         st.sampled_from(("run", "run", "run", "run", "dry", "change", "past")),
         st.builds(Change, st.integers(0, 3), st.sampled_from(ZONES), st.booleans()),
+        st.booleans(),  # fold the arrivals on the incremental store, as an import does
     ),
     min_size=2,
     max_size=10,
@@ -162,7 +167,7 @@ def _change(store: Store, change: Change, moment: datetime) -> None:
 def test_incremental_runs_equal_full_runs(
     profiles: list[tuple[int, int]],
     happenings: list[Event],
-    schedule: list[tuple[int, str, Change]],
+    schedule: list[tuple[int, str, Change, bool]],
     capacity: int,
 ) -> None:
     with tempfile.TemporaryDirectory(prefix="tierline-inc-") as folder:
@@ -173,12 +178,14 @@ def test_incremental_runs_equal_full_runs(
         waiting = sorted(enumerate(happenings), key=lambda p: p[1].at + p[1].delay)
         with twin(project, root) as pair:
             moment = START
-            for hours, what, change in schedule:
+            for hours, what, change, fold in schedule:
                 step = timedelta(hours=hours)
                 moment = moment - step if what == "past" else moment + step
                 due = [p for p in waiting if START + p[1].at + p[1].delay <= moment]
                 waiting = [p for p in waiting if START + p[1].at + p[1].delay > moment]
                 pair.both(lambda s, d=due, m=moment: _arrive(s, d, m, len(profiles)))
+                if fold:
+                    fold_events(pair.inc.con, project)
                 if what == "change" and change.account < len(profiles):
                     pair.both(lambda s, c=change, m=moment: _change(s, c, m))
                 if what == "dry":

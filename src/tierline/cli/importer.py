@@ -2,22 +2,27 @@
 
 Prints what happened (rows read, landed, duplicates skipped, lost deals or non-event calls
 skipped, rejected) and where the reject report is; exits 1 when any row was rejected.
+Events are then folded into the kept rollups and milestone state
+(:func:`tierline.engine.fold.fold_events`) unless ``--no-fold``.
 """
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from tierline.diagnostics import suggest
-from tierline.errors import IngestError, UsageError
+from tierline.errors import EngineError, IngestError, UsageError
 from tierline.ingest.importer import ImportResult
 from tierline.ingest.kinds import KINDS, kind_spec
 from tierline.ingest.presets import PRESETS, check_preset
 from tierline.ingest.reader import FORMATS, detect_format
+
+if TYPE_CHECKING:
+    from tierline.engine.fold import Folded
 
 __all__ = ["import_command", "parse_pairs", "register"]
 
@@ -79,7 +84,15 @@ def _skipped_label(result: ImportResult, preset: str | None) -> str:
     return "skipped"
 
 
-def _render(result: ImportResult, preset: str | None, file: Path) -> str:
+def _folded_line(folded: Folded) -> str:
+    state = "up to date" if folded.milestones else "not kept (runs compute the gates in full)"
+    return (
+        f"folded in {folded.seconds:.2f} s: {folded.rolled:,} events into the rollups; "
+        f"milestone state {state}"
+    )
+
+
+def _render(result: ImportResult, preset: str | None, file: Path, folded: Folded | None) -> str:
     rows = [
         ("read", result.read),
         ("landed", result.landed),
@@ -100,10 +113,12 @@ def _render(result: ImportResult, preset: str | None, file: Path) -> str:
         more = result.rejected - len(result.sample_rejects)
         if more > 0:
             lines.append(f"  … and {more:,} more")
+    if folded is not None:
+        lines.append(_folded_line(folded))
     return "\n".join(lines)
 
 
-def _as_json(result: ImportResult, preset: str | None, file: Path) -> str:
+def _as_json(result: ImportResult, preset: str | None, file: Path, folded: Folded | None) -> str:
     return json.dumps(
         {
             "kind": result.kind,
@@ -118,6 +133,7 @@ def _as_json(result: ImportResult, preset: str | None, file: Path) -> str:
             "batch_id": result.batch_id,
             "ignored_columns": list(result.ignored_columns),
             "sample_rejects": [{"row": r, "reason": why} for r, why in result.sample_rejects],
+            "folded": None if folded is None else folded.to_dict(),
         },
         indent=2,
     )
@@ -146,8 +162,17 @@ def import_command(
         typer.Option("--project", "-p", help="Project folder (default: found from here up)."),
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the counts as JSON.")] = False,
+    fold: Annotated[
+        bool,
+        typer.Option(
+            "--fold/--no-fold",
+            help="After events land, fold them into the rollups and milestone state now "
+            "(default), so the next run does not; --no-fold leaves that to the next run.",
+        ),
+    ] = True,
 ) -> None:
     """Import a file of KIND into the project's store; rejected rows go to FILE.rejects.csv."""
+    from tierline.engine.fold import fold_events
     from tierline.ingest.importer import import_file
     from tierline.policy.load import find_project, load_project
     from tierline.store.store import Store
@@ -174,7 +199,18 @@ def import_command(
             currency=loaded.currency,
             progress=show_bar,
         )
-    typer.echo(_as_json(result, preset, file) if as_json else _render(result, preset, file))
+        folded = None
+        if fold and kind == "events":
+            try:
+                folded = fold_events(store.con, loaded)
+            except EngineError as exc:
+                raise EngineError(
+                    f"{result.landed:,} events landed, but folding them into the kept state "
+                    f"failed (the next run folds them): {exc}"
+                ) from exc
+    typer.echo(
+        _as_json(result, preset, file, folded) if as_json else _render(result, preset, file, folded)
+    )
     if not result.ok:
         raise typer.Exit(1)
 
