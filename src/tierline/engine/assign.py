@@ -440,6 +440,11 @@ def _state(con: duckdb.DuckDBPyConnection, sid: str, version: str) -> tuple[bool
     return has_rows, other
 
 
+def _untouched(sid: str) -> SegmentationResult:
+    """The result of a segmentation with no account to decide and none to move."""
+    return SegmentationResult(sid, (), (), (), (), (), 0)
+
+
 def _segmentation(
     con: duckdb.DuckDBPyConnection,
     seg: Segmentation,
@@ -551,7 +556,6 @@ def assign_accounts(
     when = utc_naive(as_of)
     recorded = utc_naive(now)
     con = store.con
-    results: list[SegmentationResult] = []
     # On an error the rollback also removes the temporary tables.
     with _bulk_write(con, mode != "preview"), store.transaction():
         if mode != "preview":
@@ -563,8 +567,17 @@ def assign_accounts(
         unassigned_in = [seg.id for seg in project.segmentations] if settled else []
         columns = book_columns(compiled, list(store.account_columns()))
         book = _load_book(con, columns, when, unassigned_in)
-        for seg, decisions, state in zip(project.segmentations, compiled, states, strict=True):
-            results.append(_segmentation(con, seg, decisions, project, when, recorded, mode, state))
+        if settled and not _rows(con, f"SELECT EXISTS (SELECT 1 FROM {_BOOK})", [])[0][0]:
+            # every account is assigned in every segmentation, all under this policy
+            # version: nothing to decide and nothing to move (a daily run's usual case)
+            results = [_untouched(seg.id) for seg in project.segmentations]
+        else:
+            results = [
+                _segmentation(con, seg, decisions, project, when, recorded, mode, state)
+                for seg, decisions, state in zip(
+                    project.segmentations, compiled, states, strict=True
+                )
+            ]
         for table in (_DECIDED, _MOVES):
             con.execute(f"DROP TABLE IF EXISTS {table}")
         con.execute(f"DROP {book} IF EXISTS {_BOOK}")

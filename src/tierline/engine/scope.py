@@ -112,6 +112,7 @@ __all__ = [
 ]
 
 SCOPE_TABLE = "run_scope"
+LATE_TABLE = "run_scope_late"  # temporary, while run_scope is built
 STATE_TABLE = "run_state"
 ACCOUNTS_TABLE = "run_accounts"
 GRADUATES_TABLE = "run_graduates"
@@ -317,16 +318,22 @@ def _gate_events(project: Project) -> str:
 
 
 @per_project
-def _scope_sql(project: Project) -> str:
-    """The SELECT of ``run_scope`` (parameters ``$since``, ``$as_of``, ``$max_id``, ``$mark``)."""
+def _late_sql(project: Project) -> str:
+    """The gate events received after the previous run's mark that happened by its as_of
+    (parameters ``$mark``, ``$since``)."""
     return f"""
-WITH late AS MATERIALIZED (
-  SELECT e.account_id, g.gate_key, e.ts FROM events AS e
-  JOIN {_gate_events(project)} ON g.event = e.event
-  WHERE ($mark IS NULL OR e.received_at > CAST($mark AS TIMESTAMP))
-    AND e.ts <= CAST($since AS TIMESTAMP)
-),
-dirty AS (
+SELECT e.account_id, g.gate_key, e.ts FROM events AS e
+JOIN {_gate_events(project)} ON g.event = e.event
+WHERE ($mark IS NULL OR e.received_at > CAST($mark AS TIMESTAMP))
+  AND e.ts <= CAST($since AS TIMESTAMP)
+"""
+
+
+def _scope_sql() -> str:
+    """The SELECT of ``run_scope`` (parameters ``$since``, ``$as_of``, ``$max_id``), once
+    :data:`LATE_TABLE` holds :func:`_late_sql`'s rows."""
+    return f"""
+WITH dirty AS (
   SELECT account_id FROM assignments
   WHERE id > $max_id
     OR (assigned_at > CAST($since AS TIMESTAMP) AND assigned_at <= CAST($as_of AS TIMESTAMP))
@@ -334,13 +341,9 @@ dirty AS (
   SELECT id FROM account_versions
   WHERE loaded_at > CAST($since AS TIMESTAMP) AND loaded_at <= CAST($as_of AS TIMESTAMP)
   UNION
-  SELECT l.account_id FROM late AS l
-  JOIN (
-    SELECT r.* FROM {REACHED_TABLE} AS r
-    WHERE r.reached_at <= CAST($since AS TIMESTAMP)
-      AND r.account_id IN (SELECT account_id FROM late)
-  ) AS r ON r.gate_key = l.gate_key AND r.account_id = l.account_id
-  WHERE r.reached_at >= l.ts
+  SELECT l.account_id FROM {LATE_TABLE} AS l
+  JOIN {REACHED_TABLE} AS r ON r.gate_key = l.gate_key AND r.account_id = l.account_id
+  WHERE r.reached_at <= CAST($since AS TIMESTAMP) AND r.reached_at >= l.ts
 ),
 woken AS (
   SELECT account_id FROM {ACCOUNTS_TABLE}
@@ -382,13 +385,15 @@ def plan_scope(
     if reason or prev is None:
         con.execute(f"DROP TABLE IF EXISTS {SCOPE_TABLE}")
         return Scope(incremental=False, reason=reason or "no previous run")
-    params = {
-        "since": prev.as_of,
-        "as_of": as_of,
-        "max_id": prev.assignments_id,
-        "mark": prev.mark,
-    }
-    con.execute(f"CREATE OR REPLACE TEMP TABLE {SCOPE_TABLE} AS {_scope_sql(project)}", params)
+    params = {"since": prev.as_of, "as_of": as_of, "max_id": prev.assignments_id}
+    # the late events first, in a table of their own: with their exact count (a few
+    # thousand a day) the join with the kept gates hashes them, not the gates
+    late = {"mark": prev.mark, "since": prev.as_of}
+    con.execute(f"CREATE OR REPLACE TEMP TABLE {LATE_TABLE} AS {_late_sql(project)}", late)
+    try:
+        con.execute(f"CREATE OR REPLACE TEMP TABLE {SCOPE_TABLE} AS {_scope_sql()}", params)
+    finally:
+        con.execute(f"DROP TABLE IF EXISTS {LATE_TABLE}")
     counts = _one(
         con,
         "SELECT count(*) FILTER (WHERE dirty), count(*) FILTER (WHERE derive), "
