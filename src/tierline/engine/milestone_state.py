@@ -45,7 +45,7 @@ from sqlglot import exp
 
 from tierline.engine.connection import first_row, joined_transaction, read_only, table_exists
 from tierline.engine.enrollment import Cell, literal_relation
-from tierline.engine.received import received_by
+from tierline.engine.received import Received, received_by
 from tierline.engine.state import utc_naive
 from tierline.errors import EngineError
 from tierline.policy.model import Project
@@ -97,14 +97,6 @@ class GateDef:
     def threshold(self) -> int:
         """N: how many units reach the gate (1 for ``first``)."""
         return gate_threshold(self.gate)
-
-
-@dataclass(frozen=True)
-class _Fingerprint:
-    applied: int
-    ts_sum: int | None
-    unplaced: int
-    latest: datetime | None
 
 
 def gate_threshold(gate: Gate) -> int:
@@ -177,10 +169,9 @@ def _gate_predicate(gates: Sequence[GateDef]) -> str:
     return str(predicate.sql(dialect="duckdb"))
 
 
-def _fingerprint(con: duckdb.DuckDBPyConnection, mark: datetime | None) -> _Fingerprint:
+def _fingerprint(con: duckdb.DuckDBPyConnection, mark: datetime | None) -> Received:
     """What the events received at or before ``mark`` are, and how many lack received_at."""
-    got = received_by(con, mark, sums=True)
-    return _Fingerprint(got.count, got.ts_sum, got.unplaced, got.latest)
+    return received_by(con, mark, sums=True)
 
 
 @dataclass(frozen=True)
@@ -201,8 +192,8 @@ def _mark(con: duckdb.DuckDBPyConnection) -> _Mark | None:
     )
 
 
-def _holds(mark: _Mark, print_: _Fingerprint) -> bool:
-    return mark.applied == print_.applied and mark.ts_sum == print_.ts_sum
+def _holds(mark: _Mark, print_: Received) -> bool:
+    return mark.applied == print_.count and mark.ts_sum == print_.ts_sum
 
 
 def _registered(con: duckdb.DuckDBPyConnection) -> set[str]:
@@ -386,7 +377,7 @@ def _refresh(con: duckdb.DuckDBPyConnection, project: Project) -> bool:
         added_rows = first_row(
             con, f"SELECT count(*), sum(epoch_us(ts)) FROM events WHERE {rows}", params
         )
-        applied, ts_sum = (0, None) if first_build else (print_.applied, print_.ts_sum)
+        applied, ts_sum = (0, None) if first_build else (print_.count, print_.ts_sum)
         if added_rows is not None:
             applied += int(added_rows[0])
             if added_rows[1] is not None:

@@ -329,10 +329,9 @@ WHERE ($mark IS NULL OR e.received_at > CAST($mark AS TIMESTAMP))
 """
 
 
-def _scope_sql() -> str:
-    """The SELECT of ``run_scope`` (parameters ``$since``, ``$as_of``, ``$max_id``), once
-    :data:`LATE_TABLE` holds :func:`_late_sql`'s rows."""
-    return f"""
+# The SELECT of ``run_scope`` (parameters ``$since``, ``$as_of``, ``$max_id``), once
+# LATE_TABLE holds _late_sql's rows.
+_SCOPE_SQL = f"""
 WITH dirty AS (
   SELECT account_id FROM assignments
   WHERE id > $max_id
@@ -391,7 +390,7 @@ def plan_scope(
     late = {"mark": prev.mark, "since": prev.as_of}
     con.execute(f"CREATE OR REPLACE TEMP TABLE {LATE_TABLE} AS {_late_sql(project)}", late)
     try:
-        con.execute(f"CREATE OR REPLACE TEMP TABLE {SCOPE_TABLE} AS {_scope_sql()}", params)
+        con.execute(f"CREATE OR REPLACE TEMP TABLE {SCOPE_TABLE} AS {_SCOPE_SQL}", params)
     finally:
         con.execute(f"DROP TABLE IF EXISTS {LATE_TABLE}")
     counts = _one(
