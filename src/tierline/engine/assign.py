@@ -253,13 +253,20 @@ def _load_book(
     moment = f"TIMESTAMP '{as_of:%Y-%m-%d %H:%M:%S.%f}'"
     settled, params = "", list[object]()
     if unassigned_in:
-        marks = ", ".join("?" for _ in unassigned_in)
+        # an account is settled when it has a row in every segmentation: one bit per
+        # segmentation, or-ed per account (a distinct count would hash every pair)
+        names = sorted(set(unassigned_in))
+        marks = ", ".join("?" for _ in names)
+        if len(names) < 63:
+            bits = " ".join(f"WHEN ? THEN CAST({1 << i} AS BIGINT)" for i in range(len(names)))
+            having = f"bit_or(CASE segmentation {bits} END) = {(1 << len(names)) - 1}"
+            params = [*names, *names]
+        else:
+            having, params = f"count(DISTINCT segmentation) = {len(names)}", [*names]
         settled = (
             " AND id NOT IN (SELECT account_id FROM assignments "
-            f"WHERE segmentation IN ({marks}) GROUP BY account_id "
-            f"HAVING count(DISTINCT segmentation) = {len(set(unassigned_in))})"
+            f"WHERE segmentation IN ({marks}) GROUP BY account_id HAVING {having})"
         )
-        params = list(unassigned_in)
     try:
         latest = _rows(
             con,

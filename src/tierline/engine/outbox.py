@@ -269,7 +269,7 @@ WITH keyed AS (
   FROM {source} AS c
   WHERE c.rule IS NOT NULL AND c.account_id IS NOT NULL AND c.episode IS NOT NULL
   QUALIFY row_number() OVER (
-    PARTITION BY idempotency_key ORDER BY c.due_at NULLS LAST, c.kind, c.payload
+    PARTITION BY c.rule, c.account_id, c.episode ORDER BY c.due_at NULLS LAST, c.kind, c.payload
   ) = 1
 ),
 k AS MATERIALIZED (SELECT *, {key_no_sql("idempotency_key")} AS key_no FROM keyed),
