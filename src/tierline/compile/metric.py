@@ -64,6 +64,7 @@ from typing import Literal, cast
 import sqlglot
 from sqlglot import exp
 
+from tierline.compile.book import accounts_as_of_sql
 from tierline.errors import CompileError
 from tierline.policy.metrics import AS_OF, DIALECT, Metric, MetricSet
 
@@ -579,8 +580,8 @@ def _compile(
 ) -> str:
     fields = account_fields(metrics)
     extra = "".join(f", {_col(f)}" for f in fields)
-    only = "" if accounts is None else f" WHERE id IN (SELECT account_id FROM {accounts})"
-    ctes = [f"acct AS (SELECT id AS account_id{extra} FROM accounts_as_of({_T}){only})"]
+    # with accounts, their versions are filtered before the latest of each is picked
+    ctes = [f"acct AS (SELECT id AS account_id{extra} FROM {accounts_as_of_sql(_T, accounts)})"]
     joins: list[str] = []
     for source in _SOURCES:
         group = [m for m in metrics.aggregates if m.source == source]

@@ -58,6 +58,7 @@ from typing import Literal
 import duckdb
 from sqlglot import exp
 
+from tierline.compile.book import accounts_as_of_sql
 from tierline.engine.connection import (
     joined_transaction,
     read_only,
@@ -324,14 +325,14 @@ def _prior(con: duckdb.DuckDBPyConnection, outbox: str | None) -> None:
 def _valued_sql(within: str | None = None) -> str:
     """CTEs ``book``, ``latest_arr``, ``valued``: the book as of T with ARR (``within``: only
     the accounts of this relation, by ``account_id``; None: every account)."""
-    book = arr = ""
+    arr = ""
     if within is not None:
-        book = f" WHERE id IN (SELECT account_id FROM {within})"
         arr = f" AND account_id IN (SELECT account_id FROM {within})"
+    book = accounts_as_of_sql("CAST($as_of AS TIMESTAMP)", within)
     return f"""
 book AS (
   SELECT id AS account_id, nullif(trim(csm_id), '') AS csm_id, acv
-  FROM accounts_as_of(CAST($as_of AS TIMESTAMP)){book}
+  FROM {book}
 ),
 latest_arr AS (
   SELECT account_id, arg_max(arr, month) AS arr FROM arr

@@ -49,6 +49,7 @@ from datetime import datetime
 import duckdb
 from sqlglot import exp
 
+from tierline.compile.book import accounts_as_of_sql
 from tierline.engine.sqlcache import per_project
 from tierline.engine.state import utc_naive
 from tierline.errors import EngineError
@@ -198,6 +199,7 @@ def enrollment_sql(
         return literal_select(_COLUMNS, [])
     source = _relation_name(assignments)
     only = scope_filter("a.account_id", accounts)
+    book = accounts_as_of_sql("CAST($as_of AS TIMESTAMP)", accounts)
     transitions = ", ".join(f"'{s}'" for s in TRANSITION_SOURCES)
     seg_id = exp.Literal.string(seg.id).sql(dialect="duckdb")
     return f"""
@@ -246,7 +248,7 @@ SELECT
   CASE WHEN c.source IN ({transitions}) THEN c.source ELSE 'assignment' END AS source,
   coalesce(b.timezone, $tz) AS timezone
 FROM changes AS c
-JOIN accounts_as_of(CAST($as_of AS TIMESTAMP)) AS b ON b.id = c.account_id
+JOIN {book} AS b ON b.id = c.account_id
 WHERE c.track_id IS NOT NULL
 """
 

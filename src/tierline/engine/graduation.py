@@ -37,6 +37,7 @@ from datetime import datetime
 import duckdb
 from sqlglot import exp
 
+from tierline.compile.book import accounts_as_of_sql
 from tierline.engine.enrollment import Cell, literal_relation, scope_filter
 from tierline.engine.metrics import metric_set, metrics_relation
 from tierline.engine.milestone import PROGRESS_TABLE, SUMMARY_TABLE
@@ -354,8 +355,7 @@ outcomes AS (
   ) = 1
 ),
 book AS (
-  SELECT * FROM accounts_as_of(CAST($as_of AS TIMESTAMP))
-  WHERE id IN (SELECT account_id FROM done)
+  SELECT * FROM {accounts_as_of_sql("CAST($as_of AS TIMESTAMP)", "done")}
 ),
 fired AS (
   SELECT p.account_id, p.track_id, rules.to_track, rules.to_outcome, rules.approval,

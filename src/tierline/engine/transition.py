@@ -55,6 +55,7 @@ from datetime import datetime
 import duckdb
 from sqlglot import exp
 
+from tierline.compile.book import accounts_as_of_sql
 from tierline.engine.connection import joined_transaction
 from tierline.engine.csm import CANDIDATES_TABLE as CSM_CANDIDATES
 from tierline.engine.csm import CsmPlan, assign_csms
@@ -237,6 +238,8 @@ _CANDIDATE_COLUMNS: tuple[tuple[str, str], ...] = (
 
 @per_project
 def _candidates_sql(project: Project) -> str:
+    stalled = f"(SELECT account_id FROM {SUMMARY_TABLE} WHERE stalled_since IS NOT NULL)"
+    book = accounts_as_of_sql("CAST($as_of AS TIMESTAMP)", stalled)
     return f"""
 SELECT 'stall:' || p.track_id AS rule, p.account_id,
   strftime(p.last_progress_at, '%Y-%m-%d') AS episode, s.kind, p.stalled_since AS due_at,
@@ -248,7 +251,7 @@ SELECT 'stall:' || p.track_id AS rule, p.account_id,
   ) AS VARCHAR) AS payload
 FROM {SUMMARY_TABLE} AS p
 JOIN {_stall_rules(project)} ON s.track_id = p.track_id
-LEFT JOIN accounts_as_of(CAST($as_of AS TIMESTAMP)) AS b ON b.id = p.account_id
+LEFT JOIN {book} AS b ON b.id = p.account_id
 WHERE p.stalled_since IS NOT NULL AND NOT p.all_done
 UNION ALL
 SELECT 'upgrade:' || u.from_track, u.account_id, strftime(u.transition_at, {_EPISODE}),
