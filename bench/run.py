@@ -19,7 +19,9 @@ in ``received_at`` order with a share of late events. Then, with DuckDB at ``--t
    ``--no-fold-on-import`` leaves it to the run) and the store checkpointed, untimed, as the
    import leaves it when it closes the store (``--no-checkpoint-after-load``: not
    checkpointed, as a long-running ingest server's commits may leave it; the run's commit
-   usually checkpoints the day's events too), and ``run`` as of ``T + 1 day`` is timed; the
+   usually checkpoints the day's events too; ``--reopen``: the store is then closed and
+   opened again, untimed, as the next process, ``tierline run``, opens it), and ``run`` as
+   of ``T + 1 day`` is timed; the
    ratio is printed for the run alone and for the run plus its import's fold; the same for
    ``T + 2 days``; a third day's run is profiled (cProfile) to show where a daily run's time
    goes, step by step. Each daily run follows a run on the same store and policy version,
@@ -680,6 +682,15 @@ def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
         "as `tierline import events` does (default; timed apart); with --no-fold-on-import "
         "the daily run folds them itself",
     )
+    parser.add_argument(
+        "--reopen",
+        action=argparse.BooleanOptionalAction,
+        default=False,
+        help="close the store after each day's import and open it again for the daily run, "
+        "as the separate `tierline import events` and `tierline run` processes do (untimed; "
+        "the run then starts with DuckDB's buffers cold); by default every run shares the "
+        "full run's connection, as the earlier results in bench/RESULTS.md did",
+    )
     parser.add_argument("--generate", type=Path, default=None, help=argparse.SUPPRESS)
     return parser.parse_args(argv)
 
@@ -767,12 +778,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 0 if ok else 1
 
 
-def _measure(args: argparse.Namespace, project: Project, path: Path, out: dict[str, Any]) -> bool:
+def _open(args: argparse.Namespace, project: Project, path: Path) -> Store:
     store = Store.open(path, project.fields)
-    con = store.con
-    con.execute(f"SET threads = {args.threads}")
+    store.con.execute(f"SET threads = {args.threads}")
     if args.memory_limit:
-        con.execute(f"SET memory_limit = '{args.memory_limit}'")
+        store.con.execute(f"SET memory_limit = '{args.memory_limit}'")
+    return store
+
+
+def _measure(args: argparse.Namespace, project: Project, path: Path, out: dict[str, Any]) -> bool:
+    store = _open(args, project, path)
+    con = store.con
     activity = Activity(closed_won(args.accounts, args.seed), args.seed)
     out["load_before"] = os.getloadavg()
     report, full = timed(lambda: run(store, project, AS_OF, now=AS_OF))
@@ -781,6 +797,7 @@ def _measure(args: argparse.Namespace, project: Project, path: Path, out: dict[s
     per_day = args.events // args.days
     out["events_per_day"] = per_day
     out["checkpoint_after_load"] = args.checkpoint_after_load
+    out["reopen"] = args.reopen
     daily: list[float] = []
     for k in (1, 2, 3):
         end = AS_OF + k * DAY
@@ -794,13 +811,18 @@ def _measure(args: argparse.Namespace, project: Project, path: Path, out: dict[s
             )
         if args.checkpoint_after_load:
             con.execute("CHECKPOINT")
+        if args.reopen:
+            # the import's process ends and `tierline run` opens the store afresh
+            store.close()
+            store = _open(args, project, path)
+            con = store.con
         if k == 3:
-            steps = breakdown(lambda end=end: run(store, project, end, now=end))  # type: ignore[misc]
+            steps = breakdown(lambda end=end, s=store: run(s, project, end, now=end))  # type: ignore[misc]
             out["daily_breakdown_s"] = steps
             say("daily run steps (cProfile, cumulative s; nested steps overlap):")
             say("  " + ", ".join(f"{name} {took:.2f}" for name, took in steps.items()))
             break
-        report, took = timed(lambda end=end: run(store, project, end, now=end))  # type: ignore[misc]
+        report, took = timed(lambda end=end, s=store: run(s, project, end, now=end))  # type: ignore[misc]
         daily.append(took)
         scope = report.scope
         how = (
