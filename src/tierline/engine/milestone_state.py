@@ -169,11 +169,6 @@ def _gate_predicate(gates: Sequence[GateDef]) -> str:
     return str(predicate.sql(dialect="duckdb"))
 
 
-def _fingerprint(con: duckdb.DuckDBPyConnection, mark: datetime | None) -> Received:
-    """What the events received at or before ``mark`` are, and how many lack received_at."""
-    return received_by(con, mark, sums=True)
-
-
 @dataclass(frozen=True)
 class _Mark:
     mark: datetime | None
@@ -207,7 +202,7 @@ def milestone_state_fresh(con: duckdb.DuckDBPyConnection, project: Project) -> b
     mark = _mark(con)
     if mark is None:
         return False
-    print_ = _fingerprint(con, mark.mark)
+    print_ = received_by(con, mark.mark, sums=True)
     if print_.unplaced or not _holds(mark, print_):
         return False
     if print_.latest is not None and (mark.mark is None or print_.latest > mark.mark):
@@ -350,7 +345,7 @@ def _refresh(con: duckdb.DuckDBPyConnection, project: Project) -> bool:
     for ddl in _DDL:
         con.execute(ddl)
     mark = _mark(con)
-    print_ = _fingerprint(con, None if mark is None else mark.mark)
+    print_ = received_by(con, None if mark is None else mark.mark, sums=True)
     if print_.unplaced:
         return False
     if mark is None or not _holds(mark, print_):

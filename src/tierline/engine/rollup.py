@@ -169,10 +169,6 @@ def _wants_person_first(project: Project | MetricSet | None) -> bool:
     return any(metric_mode(m, (PERSON_FIRST,)) == "person_first" for m in project.metrics)
 
 
-def _received_through(con: duckdb.DuckDBPyConnection, mark: datetime) -> int:
-    return received_by(con, mark).count
-
-
 def usable_rollup(con: duckdb.DuckDBPyConnection, as_of: datetime) -> RollupState | None:
     """The rollup state when a metric run as of ``as_of`` can read the rollups, else None.
 
@@ -182,7 +178,7 @@ def usable_rollup(con: duckdb.DuckDBPyConnection, as_of: datetime) -> RollupStat
     state = rollup_state(con)
     if state is None or state.mark > as_of:
         return None
-    return state if _received_through(con, state.mark) == state.rolled else None
+    return state if received_by(con, state.mark).count == state.rolled else None
 
 
 def _specs(con: duckdb.DuckDBPyConnection, project: Project | MetricSet | None) -> list[str]:
@@ -356,7 +352,7 @@ def _refresh(
 ) -> int:
     """The body of :func:`refresh_rollups`, inside a transaction."""
     state = rollup_state(con)
-    if state is not None and _received_through(con, state.mark) != state.rolled:
+    if state is not None and received_by(con, state.mark).count != state.rolled:
         _clear(con)
         state = None
     top = utc_naive(through) if through is not None else _latest(con)
