@@ -827,6 +827,7 @@ def _measure(args: argparse.Namespace, project: Project, path: Path, out: dict[s
         scope = report.scope
         how = (
             f"incremental: {scope.derived:,} accounts re-derived ({scope.dirty:,} dirty), "
+            f"{scope.touched:,} given their kept touches, "
             f"{scope.graduation:,} re-evaluated for graduation, {report.candidates:,} candidates"
             if scope.incremental
             else f"full: {scope.reason}"

@@ -20,7 +20,13 @@ from run_fixture import EVENTS, LOADED, make_book
 from tierline.engine.milestone import SUMMARY_COLUMNS
 from tierline.engine.override import approve_override, request_override
 from tierline.engine.run import run
-from tierline.engine.scope import ACCOUNTS_TABLE, GRADUATES_TABLE, STATE_TABLE
+from tierline.engine.scope import (
+    ACCOUNTS_TABLE,
+    GRADUATES_TABLE,
+    SCOPE_TABLE,
+    STATE_TABLE,
+    TOUCH_SCOPE_TABLE,
+)
 from tierline.policy.load import load_project
 from tierline.policy.model import Project
 from tierline.store import Store
@@ -400,3 +406,66 @@ def test_a_complete_track_is_considered_for_graduation_every_run(tmp_path: Path)
     # trial's; a month later it is not: the graduation is asked for that day, once
     assert len(filed) == 1 and filed[0][1] == "graduate:high_touch"
     assert datetime(2026, 4, 20) < filed[0][0] < datetime(2026, 5, 12)
+
+
+def _h1_scope(store: Store) -> str:
+    """How the last (incremental) run on ``store`` took h1: derived, kept touches, or not."""
+    con = store.con
+    if _one(store, f"SELECT count(*) FROM {TOUCH_SCOPE_TABLE} WHERE account_id = 'h1'"):
+        return "kept"
+    derived = f"SELECT count(*) FROM {SCOPE_TABLE} WHERE account_id = 'h1' AND derive"
+    return "derived" if con.execute(derived).fetchone() == (1,) else "clean"
+
+
+def test_weekly_touches_come_from_the_kept_schedule_until_it_runs_out(
+    book: Project, tmp_path: Path
+) -> None:
+    """A high-touch account that does nothing: after its stall, only weekly steering wakes it.
+
+    Those runs deliver the steering from the kept touches (the account is not re-derived)
+    until the kept series runs out, when the account is derived again; in between, a gate
+    reached (the workspace configured) makes it derive at once. Every run records what a
+    full run records, and the steering episodes follow one another without a gap.
+    """
+    signed = datetime(2026, 3, 2, 15)
+    taken: dict[datetime, str] = {}
+    with twin(book, tmp_path) as pair:
+        pair.both(_sql("DELETE FROM events"))  # type: ignore[arg-type]
+        pair.both(
+            _account(
+                "h1",
+                120000.0,
+                signed,
+                LOADED,
+                technical_team=True,
+                needs_integration=True,
+                csm="csm-lt",
+                tz="Europe/Berlin",  # its clocks change on 03-29, the project's on 03-08
+            )  # type: ignore[arg-type]
+        )
+        moment = datetime(2026, 3, 3)
+        while moment <= datetime(2026, 4, 28):
+            if moment == datetime(2026, 4, 20):  # a run day
+                configured = _event(
+                    "h-ws", "h1", "r1", "workspace_configured", moment - DAY, moment
+                )
+                pair.both(configured)  # type: ignore[arg-type]
+            inc, _ = pair.run(moment)
+            if inc.incremental:
+                taken[moment] = _h1_scope(pair.inc)
+            moment += 2 * DAY
+        steering = [
+            (inc.as_of, a.episode)
+            for inc, _ in pair.reports
+            for a in inc.actions
+            if a.account_id == "h1" and a.rule == "touchpoint:high_touch/steering"
+        ]
+    episodes = [int(e) for _, e in steering]
+    assert episodes == list(range(1, len(episodes) + 1)) and len(episodes) >= 7
+    # after the stall, most steering is delivered from the kept touches, not all of it:
+    # the kept series runs out every few weeks and the account is derived again
+    late = [taken[at] for at, _ in steering if at > datetime(2026, 3, 20)]
+    assert late.count("kept") >= len(late) // 2 and "derived" in late, late
+    # the milestone reached on 04-19 (received on 04-20) woke the account: it was derived
+    assert taken[datetime(2026, 4, 20)] == "derived"
+    assert "clean" in taken.values()

@@ -263,7 +263,7 @@ def _refresh(con: duckdb.DuckDBPyConnection, project: Project, as_of: datetime) 
 _TIMED_RULES = ("touchpoint:", "stall:", "upgrade:")
 
 
-def _collect(con: duckdb.DuckDBPyConnection, scope: Scope) -> int:
+def _collect(con: duckdb.DuckDBPyConnection, scope: Scope, as_of: datetime) -> int:
     parts = [
         f"SELECT rule, account_id, episode, kind, CAST(due_at AS TIMESTAMP) AS due_at, "
         f"CAST(payload AS VARCHAR) AS payload FROM {name}"
@@ -279,6 +279,10 @@ def _collect(con: duckdb.DuckDBPyConnection, scope: Scope) -> int:
             f"OR c.due_at > CAST($since AS TIMESTAMP) OR NOT ({timed})"
         )
         params["since"] = scope.since
+        kept = scope.kept_touches
+        if kept is not None and scope.touched:
+            union += f" UNION ALL {kept}"
+            params["as_of"] = as_of
     con.execute(f"CREATE OR REPLACE TEMP TABLE {RUN_CANDIDATES} AS {union}", params)
     row = con.execute(f"SELECT count(*) FROM {RUN_CANDIDATES}").fetchone()
     return int(row[0]) if row else 0
@@ -368,7 +372,7 @@ def _steps(
         recent=scope.recent,
         since=scope.since,
     )
-    candidates = _collect(con, scope)
+    candidates = _collect(con, scope, as_of)
     kept_state = record_scope(con, project, as_of, run_id, scope, now, kept=kept)
     added = append_candidates(
         con,

@@ -7,7 +7,7 @@ previous run already. A run is *incremental* when the previous run recorded in t
 (the one that wrote ``run_state``, dry runs never do) has the same policy version, an
 ``as_of`` T0 at or before this run's T, and the store's inputs still hold what it read
 (see "consistency" below). It then re-derives only the accounts in its *scope*, the temp
-table ``run_scope(account_id, dirty, derive)``:
+table ``run_scope(account_id, dirty, derive, touch)``:
 
 - **dirty** accounts (``dirty``, ``derive``): their inputs changed since the previous run,
   so what it decided for them may be incomplete: an ``assignments`` row recorded after it
@@ -24,6 +24,20 @@ table ``run_scope(account_id, dirty, derive)``:
   (``csm_wanted``: capacity may have freed up). Of a woken account, only candidates due in
   (T0, T] are compared with the outbox (touchpoints, stalls, upgrades; CSM picks and
   graduation requests always): those due by T0 were decided by the previous run.
+- **kept-touch** accounts (in ``run_scope_touch``, and in ``run_scope`` only as graduation
+  accounts, below): woken only because a touch falls due (``wake_at <= T``), with nothing
+  else of theirs due or changed: not dirty, no gate reached in (T0, T], no CSM wanted, no
+  stall time in (T0, T], no upgrade time by T, and T before ``touch_until``. They are not
+  re-derived at all: their candidates are their kept touches (``run_touches``) due in
+  (T0, T], and their ``wake_at`` moves to the next kept touch. Why that is what a
+  derivation would give: the touches due after the run that last derived the account were
+  computed from its stints and the milestones reached by then, and neither changed since
+  (a change makes the account dirty or woken by a gate, and so derived); a schedule lists
+  every occurrence of a repeating touch up to a few after its ``as_of`` and marks the last
+  one of a series it cut short (``series_end`` of
+  :func:`tierline.engine.touchpoint.schedule_sql`): up to ``touch_until``, the earliest
+  such mark, the kept touches are every touch there is. An account whose kept touches run
+  out (``touch_until <= T``; ``wake_at`` is at most ``touch_until``) is derived again.
 - **graduation** accounts (neither): the current stint is complete on a track with a
   ``graduate`` rule. Their condition reads metrics, which move with time, so every run
   re-evaluates it, with fresh metrics and the stint's summary kept in ``run_graduates``
@@ -49,15 +63,21 @@ tables it creates on first use:
 ``run_accounts`` — one row per account with a current stint, as of the run that last
 re-derived it::
 
-    account_id, track_id, started_at, wake_at, stall_at, graduate, csm_wanted
+    account_id, track_id, started_at, wake_at, stall_at, upgrade_at, touch_until,
+    graduate, csm_wanted
 
 ``wake_at``: the earliest of the next live touch of the current stint due after that run's
 ``as_of``, the stall time (when after it; the track has a stall rule, the stint is not
-complete) and the upgrade time (when after it, the missed milestone not reached);
-``stall_at``: the stall time, whenever it is (a run at T counts ``stall_at <= T`` as
+complete), the upgrade time (``upgrade_at``: when after it, the missed milestone not
+reached) and ``touch_until`` (the kept touches are complete up to it; NULL: complete for
+good); a run that delivers an account's kept touches moves its ``wake_at`` on the same
+way; ``stall_at``: the stall time, whenever it is (a run at T counts ``stall_at <= T`` as
 stalled accounts); ``graduate``: complete on a track with a graduate rule; ``csm_wanted``:
-needs a CSM and got none. A full run rewrites every row (and ``run_graduates``'), an
-incremental one the rows of the accounts it re-derived (``derive``).
+needs a CSM and got none. A full run rewrites every row (and ``run_graduates``' and
+``run_touches``'), an incremental one the rows of the accounts it re-derived (``derive``).
+
+``run_touches`` — the live (not cancelled) touches of each account's current stint due
+after the run that last derived it: ``account_id, rule, episode, kind, due_at, payload``.
 
 ``run_graduates`` — the ``track_progress`` row (plus ``last_reached_at``, its latest
 milestone) of every account with ``graduate``, as of the run that last re-derived it.
@@ -74,8 +94,9 @@ before T0, the kept milestone state is not usable (:func:`plan_scope` is told), 
 versions loaded by T0 were added or removed since, or the events received by the previous
 mark are not the ones it applied (the milestone state's count and sum of ``ts`` must be
 those of the previous run plus exactly the events received since), or ``run_graduates``
-has other columns than ``track_progress`` (plus ``last_reached_at``). A full run then
-writes the tables anew, so the next run can be incremental again.
+has other columns than ``track_progress`` (plus ``last_reached_at``), or ``run_touches`` is
+missing. A full run then writes the tables anew (in the current layout), so the next run
+can be incremental again.
 """
 
 from __future__ import annotations
@@ -112,13 +133,35 @@ __all__ = [
 ]
 
 SCOPE_TABLE = "run_scope"
+TOUCH_SCOPE_TABLE = "run_scope_touch"
 LATE_TABLE = "run_scope_late"  # temporary, while run_scope is built
 STATE_TABLE = "run_state"
 ACCOUNTS_TABLE = "run_accounts"
 GRADUATES_TABLE = "run_graduates"
+TOUCHES_TABLE = "run_touches"
 # The layout and meaning of the tables kept: a change makes the next run full (once).
-FORMAT: Final = 1
+FORMAT: Final = 2
 _GRADUATE_COLUMNS = (*SUMMARY_COLUMNS, "last_reached_at")
+
+_ACCOUNTS_DDL = f"""{ACCOUNTS_TABLE} (
+  account_id VARCHAR NOT NULL,
+  track_id VARCHAR NOT NULL,
+  started_at TIMESTAMP NOT NULL,
+  wake_at TIMESTAMP,
+  stall_at TIMESTAMP,
+  upgrade_at TIMESTAMP,
+  touch_until TIMESTAMP,
+  graduate BOOLEAN NOT NULL,
+  csm_wanted BOOLEAN NOT NULL
+)"""
+_TOUCHES_DDL = f"""{TOUCHES_TABLE} (
+  account_id VARCHAR NOT NULL,
+  rule VARCHAR NOT NULL,
+  episode VARCHAR NOT NULL,
+  kind VARCHAR NOT NULL,
+  due_at TIMESTAMP NOT NULL,
+  payload VARCHAR
+)"""
 
 SCOPE_SQL: tuple[str, ...] = (
     f"""CREATE TABLE IF NOT EXISTS {STATE_TABLE} (
@@ -133,15 +176,8 @@ SCOPE_SQL: tuple[str, ...] = (
   events_ts_sum HUGEINT,
   recorded_at TIMESTAMP NOT NULL
 )""",
-    f"""CREATE TABLE IF NOT EXISTS {ACCOUNTS_TABLE} (
-  account_id VARCHAR NOT NULL,
-  track_id VARCHAR NOT NULL,
-  started_at TIMESTAMP NOT NULL,
-  wake_at TIMESTAMP,
-  stall_at TIMESTAMP,
-  graduate BOOLEAN NOT NULL,
-  csm_wanted BOOLEAN NOT NULL
-)""",
+    f"CREATE TABLE IF NOT EXISTS {_ACCOUNTS_DDL}",
+    f"CREATE TABLE IF NOT EXISTS {_TOUCHES_DDL}",
 )
 
 
@@ -151,7 +187,8 @@ class Scope:
 
     ``reason`` says why a run is full ("" when incremental); ``dirty``, ``derived`` and
     ``graduation`` count the scope's accounts (dirty ones, all those re-derived, and those
-    only re-evaluated for graduation).
+    only re-evaluated for graduation); ``touched`` the accounts whose kept touches the run
+    delivers without deriving them.
     """
 
     incremental: bool
@@ -160,6 +197,7 @@ class Scope:
     dirty: int = 0
     derived: int = 0
     graduation: int = 0
+    touched: int = 0
 
     @property
     def accounts(self) -> str | None:
@@ -188,6 +226,21 @@ class Scope:
             f"(SELECT account_id FROM {SCOPE_TABLE} WHERE NOT derive))"
         )
 
+    @property
+    def kept_touches(self) -> str | None:
+        """The touch candidates of the accounts woken only by a kept touch (see the module
+        docstring): their kept occurrences due in (``since``, ``$as_of``], as a SELECT of
+        the candidate columns (parameter ``$as_of``; None for a full run)."""
+        if not self.incremental or self.since is None:
+            return None
+        return (
+            "SELECT t.rule, t.account_id, t.episode, t.kind, t.due_at, t.payload "
+            f"FROM {TOUCHES_TABLE} AS t JOIN {TOUCH_SCOPE_TABLE} AS k "
+            "ON k.account_id = t.account_id "
+            f"WHERE t.due_at > TIMESTAMP '{self.since:%Y-%m-%d %H:%M:%S.%f}' "
+            "AND t.due_at <= CAST($as_of AS TIMESTAMP)"
+        )
+
     def to_dict(self) -> dict[str, object]:
         """A JSON-ready dict (recorded in ``runs.counts``)."""
         return {
@@ -197,11 +250,12 @@ class Scope:
             "dirty": self.dirty,
             "derived": self.derived,
             "graduation": self.graduation,
+            "kept_touches": self.touched,
         }
 
 
 def ensure_scope_tables(con: duckdb.DuckDBPyConnection) -> None:
-    """Create ``run_state`` and ``run_accounts`` when missing."""
+    """Create ``run_state``, ``run_accounts`` and ``run_touches`` when missing."""
     for ddl in SCOPE_SQL:
         con.execute(ddl)
 
@@ -309,6 +363,8 @@ def _why_full(
     ]
     if tuple(columns) != _GRADUATE_COLUMNS:
         return "the previous run kept its state in another format"
+    if not table_exists(con, TOUCHES_TABLE):
+        return "the previous run kept its state in another format"
     return ""
 
 
@@ -344,24 +400,35 @@ WITH dirty AS (
   JOIN {REACHED_TABLE} AS r ON r.gate_key = l.gate_key AND r.account_id = l.account_id
   WHERE r.reached_at <= CAST($since AS TIMESTAMP) AND r.reached_at >= l.ts
 ),
-woken AS (
-  SELECT account_id FROM {ACCOUNTS_TABLE}
+due AS (
+  SELECT account_id, csm_wanted OR NOT (
+      (touch_until IS NULL OR touch_until > CAST($as_of AS TIMESTAMP))
+      AND (upgrade_at IS NULL OR upgrade_at > CAST($as_of AS TIMESTAMP))
+      AND NOT coalesce(stall_at > CAST($since AS TIMESTAMP)
+        AND stall_at <= CAST($as_of AS TIMESTAMP), FALSE)
+    ) AS derive
+  FROM {ACCOUNTS_TABLE}
   WHERE wake_at <= CAST($as_of AS TIMESTAMP) OR csm_wanted
-  UNION
-  SELECT account_id FROM {REACHED_TABLE}
+),
+reached AS (
+  SELECT DISTINCT account_id FROM {REACHED_TABLE}
   WHERE reached_at > CAST($since AS TIMESTAMP) AND reached_at <= CAST($as_of AS TIMESTAMP)
 ),
 members AS (
-  SELECT account_id, TRUE AS dirty, TRUE AS derive FROM dirty
+  SELECT account_id, TRUE AS dirty, TRUE AS derive, FALSE AS touch FROM dirty
   UNION ALL
-  SELECT account_id, FALSE, TRUE FROM woken
+  SELECT account_id, FALSE, derive, NOT derive FROM due
   UNION ALL
-  SELECT account_id, FALSE, FALSE FROM {ACCOUNTS_TABLE} WHERE graduate
+  SELECT account_id, FALSE, TRUE, FALSE FROM reached
+  UNION ALL
+  SELECT account_id, FALSE, FALSE, FALSE FROM {ACCOUNTS_TABLE} WHERE graduate
 )
-SELECT account_id, bool_or(dirty) AS dirty, bool_or(derive) AS derive
+SELECT account_id, bool_or(dirty) AS dirty, bool_or(derive) AS derive,
+  bool_or(touch) AND NOT bool_or(derive) AS touch
 FROM members WHERE account_id IS NOT NULL
 GROUP BY account_id
 """
+_GRADUATE_ONLY = f"(SELECT account_id FROM {ACCOUNTS_TABLE} WHERE graduate)"
 
 
 def plan_scope(
@@ -393,10 +460,18 @@ def plan_scope(
         con.execute(f"CREATE OR REPLACE TEMP TABLE {SCOPE_TABLE} AS {_SCOPE_SQL}", params)
     finally:
         con.execute(f"DROP TABLE IF EXISTS {LATE_TABLE}")
+    # the accounts woken only by a kept touch: nothing of theirs is derived (they stay in
+    # run_scope only when their graduation is re-evaluated)
+    con.execute(
+        f"CREATE OR REPLACE TEMP TABLE {TOUCH_SCOPE_TABLE} AS "
+        f"SELECT account_id FROM {SCOPE_TABLE} WHERE touch"
+    )
+    con.execute(f"DELETE FROM {SCOPE_TABLE} WHERE touch AND account_id NOT IN {_GRADUATE_ONLY}")
     counts = _one(
         con,
         "SELECT count(*) FILTER (WHERE dirty), count(*) FILTER (WHERE derive), "
-        f"count(*) FILTER (WHERE NOT derive) FROM {SCOPE_TABLE}",
+        f"count(*) FILTER (WHERE NOT derive), (SELECT count(*) FROM {TOUCH_SCOPE_TABLE}) "
+        f"FROM {SCOPE_TABLE}",
     )
     return Scope(
         incremental=True,
@@ -404,6 +479,7 @@ def plan_scope(
         dirty=int(counts[0]),
         derived=int(counts[1]),
         graduation=int(counts[2]),
+        touched=int(counts[3]),
     )
 
 
@@ -424,8 +500,12 @@ def _accounts_sql(project: Project, seg: Segmentation | None, derive: str | None
     )
     return f"""
 WITH touch AS (
-  SELECT account_id, min(due_at) AS touch_at FROM {FULL_SCHEDULE_TABLE}
-  WHERE is_current AND NOT cancelled AND due_at > CAST($as_of AS TIMESTAMP)
+  SELECT account_id,
+    min(due_at) FILTER (WHERE NOT cancelled AND due_at > CAST($as_of AS TIMESTAMP))
+      AS touch_at,
+    min(due_at) FILTER (WHERE series_end) AS touch_until
+  FROM {FULL_SCHEDULE_TABLE}
+  WHERE is_current
   GROUP BY account_id
 ),
 stall AS (
@@ -439,9 +519,12 @@ SELECT p.account_id, p.track_id, p.started_at,
   least(
     t.touch_at,
     CASE WHEN s.stall_at > CAST($as_of AS TIMESTAMP) THEN s.stall_at END,
-    u.upgrade_at
+    u.upgrade_at,
+    t.touch_until
   ) AS wake_at,
   s.stall_at,
+  u.upgrade_at,
+  t.touch_until,
   p.all_done AND p.track_id IN (SELECT track_id FROM {_names(graduating_tracks(project))})
     AS graduate,
   w.account_id IS NOT NULL AS csm_wanted
@@ -451,6 +534,35 @@ LEFT JOIN stall AS s ON s.account_id = p.account_id
 LEFT JOIN upgrade AS u ON u.account_id = p.account_id
 LEFT JOIN wanted AS w ON w.account_id = p.account_id
 {only}
+"""
+
+
+# The live touches of the re-derived accounts' current stints due after the run, kept for
+# the runs that only deliver them (the schedule holds only re-derived accounts).
+_KEEP_TOUCHES = f"""
+INSERT INTO {TOUCHES_TABLE}
+SELECT account_id, rule, episode, kind, due_at, payload FROM {FULL_SCHEDULE_TABLE}
+WHERE is_current AND NOT cancelled AND due_at > CAST($as_of AS TIMESTAMP)
+ORDER BY account_id, due_at
+"""
+
+# The accounts whose kept touches were delivered wake at their next kept touch (or when
+# their stall or upgrade falls due, or their kept touches run out), as a derivation would
+# have it: nothing else of theirs changed.
+_WAKE_TOUCHED = f"""
+UPDATE {ACCOUNTS_TABLE} AS a SET wake_at = least(
+    n.touch_at,
+    CASE WHEN a.stall_at > CAST($as_of AS TIMESTAMP) THEN a.stall_at END,
+    a.upgrade_at,
+    a.touch_until
+  )
+FROM (
+  SELECT k.account_id, min(t.due_at) AS touch_at FROM {TOUCH_SCOPE_TABLE} AS k
+  LEFT JOIN {TOUCHES_TABLE} AS t ON t.account_id = k.account_id
+    AND t.due_at > CAST($as_of AS TIMESTAMP)
+  GROUP BY k.account_id
+) AS n
+WHERE a.account_id = n.account_id
 """
 
 
@@ -488,17 +600,21 @@ LEFT JOIN (
 WHERE p.all_done AND p.track_id IN (SELECT track_id FROM {_names(graduating_tracks(project))})
 ORDER BY p.account_id
 """
+    moment = {"as_of": as_of}
     if scope.incremental:
-        for table in (ACCOUNTS_TABLE, GRADUATES_TABLE):
+        for table in (ACCOUNTS_TABLE, GRADUATES_TABLE, TOUCHES_TABLE):
             con.execute(
                 f"DELETE FROM {table} WHERE account_id IN "
                 f"(SELECT account_id FROM {SCOPE_TABLE} WHERE derive)"
             )
         con.execute(f"INSERT INTO {GRADUATES_TABLE} {graduates}")
+        con.execute(_WAKE_TOUCHED, moment)
     else:
-        con.execute(f"DELETE FROM {ACCOUNTS_TABLE}")
+        con.execute(f"CREATE OR REPLACE TABLE {_ACCOUNTS_DDL}")
+        con.execute(f"CREATE OR REPLACE TABLE {_TOUCHES_DDL}")
         con.execute(f"CREATE OR REPLACE TABLE {GRADUATES_TABLE} AS {graduates}")
-    con.execute(f"INSERT INTO {ACCOUNTS_TABLE} {sql} ORDER BY p.account_id", {"as_of": as_of})
+    con.execute(f"INSERT INTO {ACCOUNTS_TABLE} {sql} ORDER BY p.account_id", moment)
+    con.execute(_KEEP_TOUCHES, moment)
     mark, applied, ts_sum = _milestone_mark(con)
     if not kept:
         applied = None  # the run did not read the kept state: the next one runs in full

@@ -334,17 +334,20 @@ base_{depth} AS MATERIALIZED (
 series_{depth} AS (
   SELECT *, {_sql(to_local(_col("base_at"), zone))} AS base_local,
     unnest(range({first}, CASE WHEN every_amount IS NULL THEN 1
-      ELSE least({max_occurrences}, {steps} + 3) END + 1)) AS occurrence
+      ELSE least({max_occurrences}, {steps} + 3) END + 1)) AS occurrence,
+    CASE WHEN every_amount IS NOT NULL AND {steps} + 3 < {max_occurrences}
+      THEN {steps} + 3 END AS cut_at
   FROM base_{depth}
 ),
 due_{depth} AS MATERIALIZED (
   SELECT account_id, tp_no, ordinal, ended_at, until_at, unless_at, window_end, occurrence,
-    CASE WHEN every_amount IS NULL THEN base_at ELSE {due_at} END AS due_at
+    CASE WHEN every_amount IS NULL THEN base_at ELSE {due_at} END AS due_at,
+    coalesce(occurrence = cut_at, false) AS series_end
   FROM series_{depth}
 ),
 occ_{depth} AS (
   SELECT account_id, tp_no, ordinal, ended_at, occurrence, due_at,
-    coalesce(unless_at <= due_at, false) AS cancelled
+    coalesce(unless_at <= due_at, false) AS cancelled, series_end
   FROM due_{depth}
   WHERE (window_end IS NULL OR due_at <= window_end)
     AND (until_at IS NULL OR due_at < until_at)
@@ -454,9 +457,14 @@ def schedule_sql(
     """The SELECT of every scheduled touch of every stint (parameter ``$as_of``).
 
     Columns: ``account_id, track_id, touchpoint_id, rule, episode, occurrence, kind, due_at,
-    payload, optional, cancelled, is_current``; occurrences of a current stint due after
-    ``as_of`` are included (all those the series reaches, at least the next one while the
-    cap allows); an ended stint has only those due before it ended. ``accounts``: only
+    payload, optional, cancelled, is_current, series_end``; occurrences of a current stint
+    due after ``as_of`` are included (all those the series reaches, at least the next one
+    while the cap allows); an ended stint has only those due before it ended.
+    ``series_end`` marks the last occurrence of a repeating touch whose series was cut short
+    (the next ones exist but are not listed): the schedule is complete up to that
+    occurrence's ``due_at``. A series whose last listed occurrence has no mark has none
+    after it (the cap, the ``for`` window, the ``until`` moment or the stint's end).
+    ``accounts``: only
     these accounts' stints (a relation with ``account_id``; each account's schedule is its
     own). ``kept``: read ended stints' milestones from the kept milestone state.
     ``recent``: accounts (a relation with ``account_id``) of which only the occurrences due
@@ -539,7 +547,7 @@ SELECT o.account_id, d.track_id, d.touchpoint_id, d.rule,
   CASE WHEN o.ordinal = 1 THEN CAST(o.occurrence AS VARCHAR)
     ELSE 's' || o.ordinal || '-' || o.occurrence END AS episode,
   CAST(o.occurrence AS INTEGER) AS occurrence, d.kind, o.due_at, d.payload, d.optional,
-  o.cancelled, o.ended_at IS NULL AS is_current
+  o.cancelled, o.ended_at IS NULL AS is_current, o.series_end
 FROM occurrences AS o
 JOIN defs AS d ON d.tp_no = o.tp_no
 """
