@@ -53,7 +53,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
 import duckdb
 from sqlglot import exp
@@ -157,7 +157,13 @@ class PoolCapacity:
 
 @dataclass(frozen=True)
 class CsmPlan:
-    """What :func:`assign_csms` decided; the candidates are in ``candidates`` (a temp table)."""
+    """What :func:`assign_csms` decided; the candidates are in ``candidates`` (a temp table).
+
+    ``picked`` and ``unplaced_count`` count the accounts given a CSM and those that need one
+    but got none. ``listed=False``: the plan was made without reading them into
+    ``picks`` and ``unplaced`` (both empty; the rows are in the temp table ``csm_plan``):
+    a full run over a big book would otherwise hold every pick in memory.
+    """
 
     as_of: datetime
     strategy: Strategy
@@ -165,6 +171,9 @@ class CsmPlan:
     unplaced: tuple[Unplaced, ...]
     pools: tuple[PoolCapacity, ...]
     candidates: str = CANDIDATES_TABLE
+    picked: int = 0
+    unplaced_count: int = 0
+    listed: bool = True
 
     @property
     def shortfall(self) -> dict[str, int]:
@@ -568,6 +577,7 @@ def assign_csms(
     accounts_relation: str = ENROLLMENT_TABLE,
     *,
     outbox: str | None = "outbox",
+    listed: bool = True,
 ) -> CsmPlan:
     """Pick a CSM for every account that needs one and has none, as of ``as_of``.
 
@@ -575,7 +585,8 @@ def assign_csms(
     ``track_enrollments``. ``outbox``: the table of earlier actions (missing: none yet).
     Folds the outbox's new picks into ``csm_picks`` (see the module's notes), rebuilds the
     temp view ``csm_prior`` and the temp tables ``csm_staff``, ``csm_plan`` and
-    ``csm_candidates``.
+    ``csm_candidates``. ``listed=False`` only counts the picks and the accounts left
+    unplaced (see :class:`CsmPlan`).
     """
     if outbox is not None and not _NAME.match(outbox):
         raise EngineError(f"outbox must be a table name, not {outbox!r}")
@@ -594,15 +605,23 @@ def assign_csms(
     con.execute(
         f"CREATE OR REPLACE TEMP TABLE {CANDIDATES_TABLE} AS {_candidates_sql(policy.strategy)}"
     )
-    picks = con.execute(
-        f"SELECT account_id, csm_id, pool, strftime(started_at, '%Y-%m-%dT%H:%M:%S'), "
-        f"started_at, seq, load_after FROM {PLAN_TABLE} WHERE csm_id IS NOT NULL "
-        "ORDER BY pool, seq"
-    ).fetchall()
-    unplaced = con.execute(
-        f"SELECT account_id, pool, problem, track_id, band FROM {PLAN_TABLE} "
-        "WHERE problem IS NOT NULL ORDER BY pool NULLS LAST, want, account_id"
-    ).fetchall()
+    counted = con.execute(
+        "SELECT count(*) FILTER (WHERE csm_id IS NOT NULL), "
+        f"count(*) FILTER (WHERE problem IS NOT NULL) FROM {PLAN_TABLE}"
+    ).fetchone()
+    picked, unplaced_count = (int(counted[0]), int(counted[1])) if counted else (0, 0)
+    picks: list[tuple[Any, ...]] = []
+    unplaced: list[tuple[Any, ...]] = []
+    if listed:
+        picks = con.execute(
+            f"SELECT account_id, csm_id, pool, strftime(started_at, '%Y-%m-%dT%H:%M:%S'), "
+            f"started_at, seq, load_after FROM {PLAN_TABLE} WHERE csm_id IS NOT NULL "
+            "ORDER BY pool, seq"
+        ).fetchall()
+        unplaced = con.execute(
+            f"SELECT account_id, pool, problem, track_id, band FROM {PLAN_TABLE} "
+            "WHERE problem IS NOT NULL ORDER BY pool NULLS LAST, want, account_id"
+        ).fetchall()
     pools = con.execute(_capacity_sql(policy)).fetchall()
     return CsmPlan(
         as_of=moment,
@@ -631,4 +650,7 @@ def assign_csms(
             )
             for row in pools
         ),
+        picked=picked,
+        unplaced_count=unplaced_count,
+        listed=listed,
     )

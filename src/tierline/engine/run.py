@@ -61,6 +61,7 @@ import duckdb
 
 from tierline.engine.assign import assign_accounts
 from tierline.engine.csm import CANDIDATES_TABLE as CSM_CANDIDATES
+from tierline.engine.csm import PLAN_TABLE as CSM_PLAN
 from tierline.engine.csm import assign_csms, keep_picks
 from tierline.engine.enrollment import ENROLLMENT_TABLE, driving_segmentation
 from tierline.engine.graduation import graduation_rules, metrics_read
@@ -82,6 +83,7 @@ from tierline.engine.state import utc_naive
 from tierline.engine.touchpoint import CANDIDATES_TABLE as TOUCHPOINT_CANDIDATES
 from tierline.engine.touchpoint import materialise_touchpoints
 from tierline.engine.transition import CANDIDATES_TABLE as TRANSITION_CANDIDATES
+from tierline.engine.transition import CSM_PICKED_TABLE as CSM_PICKED
 from tierline.engine.transition import GRADUATIONS_TABLE, UPGRADES_TABLE, apply_transitions
 from tierline.errors import EngineError
 from tierline.policy.model import DEFAULT_CATCH_UP, Project
@@ -291,6 +293,16 @@ def _collect(con: duckdb.DuckDBPyConnection, scope: Scope, as_of: datetime) -> i
 _Counts = tuple[tuple[str, int], ...]
 
 
+def _csm_assigned(con: duckdb.DuckDBPyConnection, *, upgraded: bool) -> int:
+    """The accounts the run gave a CSM: in its CSM plan, or (``upgraded``) in the plan the
+    transitions made over the upgraded stints (their picks, counted once)."""
+    picked = f"SELECT account_id FROM {CSM_PLAN} WHERE csm_id IS NOT NULL"
+    if upgraded:
+        picked += f" UNION SELECT account_id FROM {CSM_PICKED}"
+    row = con.execute(f"SELECT count(DISTINCT account_id) FROM ({picked})").fetchone()
+    return int(row[0]) if row else 0
+
+
 def _counts(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
     """The transitions' upgrades, stall actions and open graduation recommendations."""
     row = con.execute(
@@ -362,7 +374,9 @@ def _steps(
         graduates=scope.graduates,
         listed=False,
     )
-    csm: CsmPlan = assign_csms(con, project, as_of, ENROLLMENT_TABLE, outbox=OUTBOX_TABLE)
+    csm: CsmPlan = assign_csms(
+        con, project, as_of, ENROLLMENT_TABLE, outbox=OUTBOX_TABLE, listed=False
+    )
     materialise_touchpoints(
         con,
         project,
@@ -386,9 +400,7 @@ def _steps(
         keep_picks(con)  # the next run reads today's picks kept, not from the outbox
     by_kind, expired_by_kind, by_rule = _grouped(con, run_id)
     actions = outbox_rows(con, "run_id = ?", [run_id], limit=limit, urgent_first=True)
-    picks = {p.account_id for p in csm.picks}
-    if moves.csm is not None:
-        picks |= {p.account_id for p in moves.csm.picks}
+    csm_assigned = _csm_assigned(con, upgraded=moves.csm is not None)
     moved = _counts(con)
     stalls = kept_state.stalled if scope.incremental else moved["stalls"]
     report = RunReport(
@@ -404,8 +416,8 @@ def _steps(
         upgrades=moved["upgrades"],
         stalls=stalls,
         graduations=moved["graduations"],
-        csm_assigned=len(picks),
-        csm_unplaced=len(csm.unplaced),
+        csm_assigned=csm_assigned,
+        csm_unplaced=csm.unplaced_count,
         shortfall=csm.shortfall,
         candidates=candidates,
         added=added,

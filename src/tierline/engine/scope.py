@@ -505,7 +505,7 @@ WITH touch AS (
       AS touch_at,
     min(due_at) FILTER (WHERE series_end) AS touch_until
   FROM {FULL_SCHEDULE_TABLE}
-  WHERE is_current
+  WHERE is_current AND (series_end OR (NOT cancelled AND due_at > CAST($as_of AS TIMESTAMP)))
   GROUP BY account_id
 ),
 stall AS (
@@ -543,7 +543,6 @@ _KEEP_TOUCHES = f"""
 INSERT INTO {TOUCHES_TABLE}
 SELECT account_id, rule, episode, kind, due_at, payload FROM {FULL_SCHEDULE_TABLE}
 WHERE is_current AND NOT cancelled AND due_at > CAST($as_of AS TIMESTAMP)
-ORDER BY account_id, due_at
 """
 
 # The accounts whose kept touches were delivered wake at their next kept touch (or when

@@ -58,6 +58,7 @@ from sqlglot import exp
 from tierline.compile.book import accounts_as_of_sql
 from tierline.engine.connection import joined_transaction
 from tierline.engine.csm import CANDIDATES_TABLE as CSM_CANDIDATES
+from tierline.engine.csm import PLAN_TABLE as CSM_PLAN_TABLE
 from tierline.engine.csm import CsmPlan, assign_csms
 from tierline.engine.enrollment import (
     ENROLLMENT_TABLE,
@@ -81,6 +82,7 @@ from tierline.policy.model import Project, Segmentation
 
 __all__ = [
     "CANDIDATES_TABLE",
+    "CSM_PICKED_TABLE",
     "GRADUATIONS_TABLE",
     "SCRATCH_TABLE",
     "UPGRADES_TABLE",
@@ -97,6 +99,8 @@ __all__ = [
 CANDIDATES_TABLE = "transition_candidates"
 GRADUATIONS_TABLE = "transition_graduations"
 _CSM = "transition_csm"
+# The accounts the CSM plan over the upgraded stints gave a CSM (see _csm).
+CSM_PICKED_TABLE = "transition_csm_picked"
 _ISO = "'%Y-%m-%dT%H:%M:%SZ'"
 _EPISODE = "'%Y-%m-%dT%H:%M:%S'"
 
@@ -208,8 +212,14 @@ def _csm(
     as_of: datetime,
     outbox: str | None,
     pick: bool = True,
+    listed: bool = True,
 ) -> CsmPlan | None:
-    """CSM picks for the upgraded accounts whose rule says ``assign_csm`` (``pick``: at all)."""
+    """CSM picks for the upgraded accounts whose rule says ``assign_csm`` (``pick``: at all).
+
+    The accounts the plan gave a CSM are kept in :data:`CSM_PICKED_TABLE` (the next CSM
+    plan of a run replaces ``csm_plan``); ``listed=False`` makes the plan without reading
+    its picks into Python (see :func:`tierline.engine.csm.assign_csms`).
+    """
     wanted = f"SELECT account_id FROM {UPGRADES_TABLE} WHERE assign_csm"
     if not pick or not count_of(con, f"SELECT count(*) FROM ({wanted})"):
         con.execute(
@@ -217,11 +227,15 @@ def _csm(
             f"{literal_relation('c', _CANDIDATE_COLUMNS, [])}"
         )
         return None
-    plan = assign_csms(con, project, as_of, ENROLLMENT_TABLE, outbox=outbox)
+    plan = assign_csms(con, project, as_of, ENROLLMENT_TABLE, outbox=outbox, listed=listed)
     con.execute(
         f"CREATE OR REPLACE TEMP TABLE {_CSM} AS SELECT rule, account_id, episode, kind, "
         f"due_at, CAST(payload AS VARCHAR) AS payload FROM {CSM_CANDIDATES} "
         f"WHERE account_id IN ({wanted})"
+    )
+    con.execute(
+        f"CREATE OR REPLACE TEMP TABLE {CSM_PICKED_TABLE} AS SELECT account_id "
+        f"FROM {CSM_PLAN_TABLE} WHERE csm_id IS NOT NULL"
     )
     return plan
 
@@ -390,6 +404,7 @@ def _decide(
     kept: bool | None,
     csm: bool,
     graduates: str | None,
+    listed: bool = True,
 ) -> CsmPlan | None:
     """Upgrades, graduations and the upgraded accounts' CSM picks, in temp tables."""
     seg = driving_segmentation(project)
@@ -404,7 +419,7 @@ def _decide(
         con, project, moment, rules, metrics, accounts=_complete(rules, graduates)
     )
     _graduations(con, project, seg, rules, relation, moment, graduates)
-    return _csm(con, project, moment, outbox, pick=csm)
+    return _csm(con, project, moment, outbox, pick=csm, listed=listed)
 
 
 def plan_transitions(
@@ -541,8 +556,9 @@ def apply_transitions(
     transaction unless the caller holds one. A second call adds nothing: the stints have
     moved, and the requests are pending. ``accounts``, ``current``, ``kept``, ``csm``,
     ``graduates``: as for :func:`plan_transitions`. ``listed=False`` leaves the plan's
-    ``upgrades``, ``stalls`` and ``graduations`` empty: the caller reads the temp tables
-    (``transition_upgrades``, ``transition_candidates``, ``transition_graduations``).
+    ``upgrades``, ``stalls`` and ``graduations`` empty, and the picks of its CSM plan: the
+    caller reads the temp tables (``transition_upgrades``, ``transition_candidates``,
+    ``transition_graduations``, :data:`CSM_PICKED_TABLE`).
     """
     moment = utc_naive(as_of)
     picks = _decide(
@@ -556,6 +572,7 @@ def apply_transitions(
         kept=kept,
         csm=csm,
         graduates=graduates,
+        listed=listed,
     )
     seg = driving_segmentation(project)
     if seg is None:
