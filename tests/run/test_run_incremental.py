@@ -469,3 +469,39 @@ def test_weekly_touches_come_from_the_kept_schedule_until_it_runs_out(
     # the milestone reached on 04-19 (received on 04-20) woke the account: it was derived
     assert taken[datetime(2026, 4, 20)] == "derived"
     assert "clean" in taken.values()
+
+
+def test_unassigned_accounts_are_decided_again_when_their_book_row_changes(
+    book: Project, tmp_path: Path
+) -> None:
+    """A daily run decides only the accounts whose book row may have changed.
+
+    u1 has no ACV (the policy leaves it unassigned), u2 signs after the first run, u3 gets
+    an ACV by a back-dated version (loaded before the previous run: that run's decisions
+    no longer hold, so every unassigned account is decided again); each is assigned by
+    the first run that can, as in a full run.
+    """
+    unknown = None
+    with twin(book, tmp_path) as pair:
+        pair.both(_account("u1", unknown, datetime(2026, 3, 2), LOADED))  # type: ignore[arg-type]
+        pair.both(_account("u2", 40000.0, datetime(2026, 3, 12, 9), LOADED))  # type: ignore[arg-type]
+        pair.both(_account("u3", unknown, datetime(2026, 3, 2), LOADED))  # type: ignore[arg-type]
+        pair.run(datetime(2026, 3, 10))
+        quiet, _ = pair.run(datetime(2026, 3, 11))
+        signed, _ = pair.run(datetime(2026, 3, 13))  # u2 is closed-won by now
+        pair.both(_version("u1", datetime(2026, 3, 14, 8), acv=8000.0))  # type: ignore[arg-type]
+        changed, _ = pair.run(datetime(2026, 3, 15))
+        pair.both(_version("u3", datetime(2026, 3, 15), acv=9000.0))  # type: ignore[arg-type]
+        backdated, _ = pair.run(datetime(2026, 3, 16))
+        rows = pair.inc.con.execute(
+            "SELECT account_id, min(assigned_at) FROM assignments "
+            "WHERE account_id LIKE 'u%' GROUP BY 1 ORDER BY 1"
+        ).fetchall()
+    assert all(r.incremental for r in (quiet, signed, changed))
+    assert not backdated.incremental  # versions loaded before its previous run changed
+    assert dict(quiet.assigned) == {s: 0 for s, _ in quiet.assigned}
+    assert rows == [
+        ("u1", datetime(2026, 3, 15)),
+        ("u2", datetime(2026, 3, 13)),
+        ("u3", datetime(2026, 3, 16)),
+    ]

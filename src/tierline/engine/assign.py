@@ -237,6 +237,7 @@ def _load_book(
     columns: list[str],
     as_of: datetime,
     unassigned_in: Sequence[str] = (),
+    changed_since: datetime | None = None,
 ) -> str:
     """The book as of ``as_of`` (only the columns the policy reads) for every segmentation.
 
@@ -246,12 +247,23 @@ def _load_book(
     account), every version is the latest, and the book is a temp view straight over
     ``account_versions``, with no window and no copy. ``unassigned_in``: when every
     segmentation decides only its unassigned accounts (their ids), the book holds only the
-    accounts some of them has not assigned (a daily run's new accounts), as a temp table.
+    accounts some of them has not assigned (a daily run's new accounts), as a temp table;
+    with ``changed_since`` as well, only those of them whose book row may have changed
+    since then: closed-won after it, or with a version loaded after it.
     Returns ``"VIEW"`` or ``"TABLE"``.
     """
     picked = ", ".join(f'"{c}"' for c in columns)
     moment = f"TIMESTAMP '{as_of:%Y-%m-%d %H:%M:%S.%f}'"
     settled, params = "", list[object]()
+    changed, among = "", ""
+    if unassigned_in and changed_since is not None:
+        since = f"TIMESTAMP '{changed_since:%Y-%m-%d %H:%M:%S.%f}'"
+        fresh = (
+            f"SELECT id FROM account_versions WHERE (loaded_at > {since} "
+            f"AND loaded_at <= {moment}) OR (closed_won_at > {since} AND closed_won_at <= {moment})"
+        )
+        changed = f" AND id IN ({fresh})"
+        among = f" AND account_id IN ({fresh})"
     if unassigned_in:
         # an account is settled when it has a row in every segmentation: one bit per
         # segmentation, or-ed per account (a distinct count would hash every pair)
@@ -264,8 +276,8 @@ def _load_book(
         else:
             having, params = f"count(DISTINCT segmentation) = {len(names)}", [*names]
         settled = (
-            " AND id NOT IN (SELECT account_id FROM assignments "
-            f"WHERE segmentation IN ({marks}) GROUP BY account_id HAVING {having})"
+            f"{changed} AND id NOT IN (SELECT account_id FROM assignments "
+            f"WHERE segmentation IN ({marks}){among} GROUP BY account_id HAVING {having})"
         )
     try:
         latest = _rows(
@@ -550,12 +562,20 @@ def assign_accounts(
     preview: bool = False,
     reassign: bool = False,
     now: datetime | None = None,
+    changed_since: datetime | None = None,
 ) -> AssignReport:
     """Assign every closed-won account without a current assignment, per segmentation.
 
     ``preview`` writes nothing and reports what a ``reassign`` would move; ``reassign``
     also records the moves a policy change implies. ``as_of`` is the assignment time (UTC);
     ``now`` the recording time (defaults to the wall clock).
+
+    ``changed_since``: an earlier assignment time of this policy version whose decisions
+    still hold (a run's previous run, see :func:`tierline.engine.scope.assigned_since`).
+    An account not closed-won after it and with no version loaded after it has the book
+    row it had then, so its decisions are the ones made then: when nothing was made under
+    another policy version, only the other accounts are decided. The report's
+    ``unassigned`` then lists only accounts decided now; the rows written are the same.
     """
     if preview and reassign:
         raise UsageError("--preview and --reassign cannot be used together")
@@ -573,7 +593,8 @@ def assign_accounts(
         settled = all(has_rows and not other for has_rows, other in states)
         unassigned_in = [seg.id for seg in project.segmentations] if settled else []
         columns = book_columns(compiled, list(store.account_columns()))
-        book = _load_book(con, columns, when, unassigned_in)
+        since = None if mode != "assign" else changed_since
+        book = _load_book(con, columns, when, unassigned_in, since)
         if settled and not _rows(con, f"SELECT EXISTS (SELECT 1 FROM {_BOOK})", [])[0][0]:
             # every account is assigned in every segmentation, all under this policy
             # version: nothing to decide and nothing to move (a daily run's usual case)

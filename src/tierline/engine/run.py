@@ -2,7 +2,9 @@
 
 :func:`run` does, in ONE transaction on the store's connection:
 
-1. assign new closed-won accounts (:func:`tierline.engine.assign.assign_accounts`);
+1. assign new closed-won accounts (:func:`tierline.engine.assign.assign_accounts`; a run
+   that may be incremental decides only the unassigned accounts whose book row may have
+   changed since the previous run, :func:`tierline.engine.scope.assigned_since`);
 2. bring the kept milestone state up to date
    (:func:`tierline.engine.milestone_state.refresh_milestone_state`) and decide the run's
    *scope* (:func:`tierline.engine.scope.plan_scope`): in full, or incrementally since the
@@ -12,7 +14,8 @@
    upgrades (``auto_upgrade`` assignment rows at their deterministic times) and graduation
    recommendations; afterwards the progress tables describe the stints after them;
 5. CSM assignment for accounts that need one and have none
-   (:func:`tierline.engine.csm.assign_csms`, over the stints after the transitions);
+   (:func:`tierline.engine.csm.assign_csms`, over the stints after the transitions; the
+   picks are counted in SQL, not read into Python);
 6. touchpoints due by then (:func:`tierline.engine.touchpoint.materialise_touchpoints`);
 7. what the next run needs to be incremental is kept
    (:func:`tierline.engine.scope.record_scope`), every candidate (touchpoints, CSM picks,
@@ -78,7 +81,7 @@ from tierline.engine.outbox import (
     record_run,
 )
 from tierline.engine.rollup import refresh_rollups
-from tierline.engine.scope import SCOPE_TABLE, Scope, plan_scope, record_scope
+from tierline.engine.scope import SCOPE_TABLE, Scope, assigned_since, plan_scope, record_scope
 from tierline.engine.state import utc_naive
 from tierline.engine.touchpoint import CANDIDATES_TABLE as TOUCHPOINT_CANDIDATES
 from tierline.engine.touchpoint import materialise_touchpoints
@@ -356,7 +359,9 @@ def _steps(
         "SELECT max(assigned_at) FROM assignments WHERE assigned_at > CAST(? AS TIMESTAMP)",
         [as_of],
     ).fetchone()
-    assigned = assign_accounts(joined, project, as_of, now=now)
+    # accounts whose book rows did not change since the previous run were decided by it
+    since = assigned_since(con, project, as_of) if incremental else None
+    assigned = assign_accounts(joined, project, as_of, now=now, changed_since=since)
     kept = refresh_milestone_state(con, project)
     scope = plan_scope(con, project, as_of, kept=kept, allow=incremental)
     milestone_progress(con, project, as_of, accounts=scope.derive, kept=kept)

@@ -125,8 +125,11 @@ __all__ = [
     "SCOPE_SQL",
     "SCOPE_TABLE",
     "STATE_TABLE",
+    "TOUCHES_TABLE",
+    "TOUCH_SCOPE_TABLE",
     "Recorded",
     "Scope",
+    "assigned_since",
     "ensure_scope_tables",
     "plan_scope",
     "record_scope",
@@ -294,6 +297,32 @@ def _previous(con: duckdb.DuckDBPyConnection) -> _Previous | None:
         None if row[6] is None else int(row[6]),
         int(row[7] or 0),
     )
+
+
+def assigned_since(
+    con: duckdb.DuckDBPyConnection, project: Project, as_of: datetime
+) -> datetime | None:
+    """The previous run's ``as_of`` when its assignment decisions still hold at ``as_of``.
+
+    They hold when the previous run (see :func:`plan_scope`) ran this policy version, in
+    the kept state's format, at or before ``as_of``, and the account versions loaded by
+    its ``as_of`` are still the ones it saw (none added or removed since): every account
+    then had the book row it has now unless it was closed-won or given a version after
+    that time (see :func:`tierline.engine.assign.assign_accounts`). None otherwise.
+    """
+    if not table_exists(con, STATE_TABLE):
+        return None
+    prev = _previous(con)
+    if prev is None or prev.format != FORMAT or prev.policy_version != project.version:
+        return None
+    if as_of < prev.as_of:
+        return None
+    row = _one(
+        con,
+        "SELECT count(*) FROM account_versions WHERE loaded_at <= CAST(? AS TIMESTAMP)",
+        [prev.as_of],
+    )
+    return prev.as_of if row and int(row[0]) == prev.versions else None
 
 
 def _milestone_mark(con: duckdb.DuckDBPyConnection) -> tuple[datetime | None, int | None, int]:
